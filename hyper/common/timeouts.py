@@ -1,0 +1,66 @@
+"""Timeouts: hyper never waits without one (unless the user asked for None)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+TimeoutArg = Union[None, float, int, Tuple[Optional[float], Optional[float]], "TimeoutConfig"]
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    """How long to wait to connect, and then for each read from the server.
+
+    ``read`` bounds every single wait for the server once connected: for the
+    response headers, for each piece of the body, and for flow-control window
+    updates while uploading. None means wait indefinitely, as with requests.
+    """
+
+    connect: Optional[float] = None
+    read: Optional[float] = None
+
+    @classmethod
+    def from_arg(cls, value: TimeoutArg) -> TimeoutConfig:
+        """Accept a number, a ``(connect, read)`` pair, None or a TimeoutConfig."""
+        if value is None:
+            return cls()
+        if isinstance(value, TimeoutConfig):
+            return value
+        if isinstance(value, tuple):
+            if len(value) != 2:
+                raise ValueError(
+                    f"Invalid timeout {value!r}: pass a number or a (connect, read) tuple"
+                )
+            return cls(_check(value[0]), _check(value[1]))
+        number = _check(value)
+        return cls(number, number)
+
+
+def _check(value: object) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"Invalid timeout {value!r}: must be a number or None")
+    if value <= 0:
+        raise ValueError(f"Invalid timeout {value!r}: must be greater than zero")
+    return float(value)
+
+
+class Deadline:
+    """A point in time after which a wait has failed; None means never."""
+
+    __slots__ = ("_at",)
+
+    def __init__(self, seconds: Optional[float]) -> None:
+        self._at = None if seconds is None else time.monotonic() + seconds
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left (never negative), or None for no limit."""
+        if self._at is None:
+            return None
+        return max(0.0, self._at - time.monotonic())
+
+    def expired(self) -> bool:
+        return self._at is not None and time.monotonic() >= self._at

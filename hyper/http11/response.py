@@ -1,0 +1,46 @@
+"""HTTP11Response."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Optional
+
+from ..common.headers import HTTPHeaderMap
+from ..common.response import BaseResponse
+
+if TYPE_CHECKING:
+    from .connection import HTTP11Connection
+
+
+class HTTP11Response(BaseResponse):
+    """The response to an HTTP/1.1 request; h11 has already removed the
+    chunked framing, so ``read(decode_content=False)`` gives the body as the
+    server encoded it (Content-Encoding still applied)."""
+
+    version = 11
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        connection: HTTP11Connection,
+    ) -> None:
+        super().__init__(code, reason, HTTPHeaderMap(headers))
+        self._connection = connection
+        #: The trailers, set once the body has been read (None before).
+        self.trailers: Optional[HTTPHeaderMap] = None
+
+    def _next_piece(self) -> Optional[bytes]:
+        piece = self._connection._read_body_piece()
+        if piece is None and self._connection._trailers:
+            self.trailers = HTTPHeaderMap(self._connection._trailers)
+        return piece
+
+    def _abandon(self) -> None:
+        self._connection._abandon_response()
+
+    def close(self, socket_close: bool = False) -> None:
+        """Close the response; with ``socket_close`` the connection too."""
+        super().close()
+        if socket_close:
+            self._connection.close()

@@ -1,0 +1,1001 @@
+"""HTTP20Connection: the I/O shell around h2, safe to share between threads.
+
+Theory of operation
+-------------------
+* ``_lock`` guards the h2 state machine and every :class:`Stream`; it is
+  never held while the socket is used.
+* ``_io_lock`` serialises use of the socket. A TLS socket must not be read
+  and written by two threads at once (an OpenSSL object is not thread-safe),
+  so sends and receives take turns. Lock order: ``_io_lock`` before
+  ``_lock``, never the reverse.
+* Bytes h2 wants to send stay in h2's own outbound buffer; whoever flushes
+  takes the whole buffer while holding ``_io_lock``, so frames leave in the
+  order h2 produced them (HPACK state depends on that order).
+* One thread at a time is the *reader*: a thread that waits for its stream
+  takes the role if nobody has it, reads one batch from the socket, feeds h2
+  and applies the events to the streams they belong to, then wakes every
+  waiter. A frame read by one thread thus reaches the thread that waits on
+  its stream. Every wait is bounded by the stream's read timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import ssl
+import threading
+from collections import deque
+from typing import Any, Callable, Iterator, Optional, Type, Union
+
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+from hyperframe.frame import Frame
+
+from ..common.headers import HTTPHeaderMap
+from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
+from ..common.transport import ProxyConfig, open_transport
+from ..common.util import (
+    CONNECTION_SPECIFIC_HEADERS,
+    HeadersArg,
+    authority,
+    normalize_headers,
+    split_host_port,
+    to_bytestring,
+)
+from ..exceptions import (
+    ConnectError,
+    ConnectionClosed,
+    ConnectionError,
+    HPACKDecodingError,
+    HyperError,
+    LocalProtocolError,
+    ReadTimeout,
+    RemoteProtocolError,
+    StreamNotProcessedError,
+    StreamResetError,
+    WriteTimeout,
+)
+from ..common.body import BodyArg, iter_body
+from .h2glue import new_h2_connection
+from .streams import Headers, ResponseState, Stream, StreamInput
+from .window import DEFAULT_CONNECTION_WINDOW, BaseFlowControlManager, FlowControlManager
+
+log = logging.getLogger("hyper")
+
+_ERROR_CODES = h2.errors.ErrorCodes
+
+
+def _code(value: int) -> str:
+    try:
+        return _ERROR_CODES(value).name
+    except ValueError:
+        return f"0x{value:x}"
+
+
+class HTTP20Connection:
+    """A single HTTP/2 connection to a server, shared safely by threads.
+
+    Over TLS the server must choose ``h2`` by ALPN (unless ``force_proto``
+    names the protocol); over plaintext hyper speaks h2c with prior knowledge
+    (RFC 9113 section 3.3).
+    """
+
+    version = 20
+
+    def __init__(
+        self,
+        host: str,
+        port: Optional[int] = None,
+        secure: Optional[bool] = None,
+        window_manager: Optional[Type[BaseFlowControlManager]] = None,
+        enable_push: bool = False,
+        ssl_context: Optional[ssl.SSLContext] = None,
+        proxy_host: Optional[str] = None,
+        proxy_port: Optional[int] = None,
+        force_proto: Optional[str] = None,
+        proxy_headers: HeadersArg = None,
+        timeout: TimeoutArg = None,
+        **kwargs: Any,
+    ) -> None:
+        self.host, self.port = split_host_port(host, port, 443)
+        self.secure = secure if secure is not None else self.port == 443
+        self.authority = authority(self.host, self.port, self.secure)
+        self.scheme = "https" if self.secure else "http"
+        self.window_manager_class: Type[BaseFlowControlManager] = (
+            window_manager or FlowControlManager
+        )
+        self.enable_push = enable_push
+        self.ssl_context = ssl_context
+        self.force_proto = force_proto
+        self.timeout = TimeoutConfig.from_arg(timeout)
+        self.proxy: Optional[ProxyConfig] = None
+        if proxy_host is not None:
+            phost, pport = split_host_port(proxy_host, proxy_port, 8080)
+            self.proxy = ProxyConfig(phost, pport, tuple(normalize_headers(proxy_headers)))
+        #: The size of the buffer used for each read from the socket.
+        self.network_buffer_size: int = int(kwargs.pop("network_buffer_size", 65536))
+        self._given_sock: Optional[socket.socket] = kwargs.pop("sock", None)
+        if kwargs:
+            raise TypeError(f"Unexpected arguments: {', '.join(sorted(kwargs))}")
+
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._io_lock = threading.Lock()
+        self._connect_lock = threading.Lock()
+        self._sock: Optional[socket.socket] = None
+        self._h2 = new_h2_connection(enable_push)
+        self._streams: dict[int, Stream] = {}
+        # Streams whose response nobody has asked for yet, oldest first.
+        self._unclaimed: deque[int] = deque()
+        self._pending: dict[int, tuple[str, str, list[tuple[bytes, bytes]], Optional[float]]] = {}
+        self._last_put: Optional[int] = None
+        self._next_stream_id = 1
+        self._reading = False
+        self._going_away = False
+        self._goaway_last_id: Optional[int] = None
+        self._failure: Optional[HyperError] = None
+        self._closed = False
+        self._conn_window = self.window_manager_class(DEFAULT_CONNECTION_WINDOW)
+        self._pings: deque[bytes] = deque()
+
+    # ------------------------------------------------------------------
+    # Connecting
+    # ------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Connect to the server; a no-op if already connected. Thread-safe."""
+        if self._sock is not None:
+            return
+        with self._connect_lock:
+            if self._sock is not None:
+                return
+            if self._closed:
+                raise ConnectionClosed("The connection has been closed")
+            sock = self._given_sock
+            leftover = b""
+            if sock is None:
+                transport = open_transport(
+                    self.host,
+                    self.port,
+                    secure=self.secure,
+                    ssl_context=self._context() if self.secure else None,
+                    proxy=self.proxy,
+                    connect_timeout=self.timeout.connect,
+                )
+                self._check_alpn(transport.alpn, transport.sock)
+                sock, leftover = transport.sock, transport.leftover
+            with self._lock:
+                self._h2.initiate_connection()
+                self._h2.increment_flow_control_window(DEFAULT_CONNECTION_WINDOW - 65535)
+            self._sock = sock
+        self._send_pending(Deadline(self.timeout.read))
+        if leftover:
+            self._feed(leftover)
+
+    def _context(self) -> ssl.SSLContext:
+        if self.ssl_context is None:
+            from ..tls import init_context
+
+            self.ssl_context = init_context()
+        return self.ssl_context
+
+    def _check_alpn(self, alpn: Optional[str], sock: socket.socket) -> None:
+        if not self.secure or self.force_proto is not None or alpn == "h2":
+            return
+        sock.close()
+        raise ConnectError(
+            f"{self.authority} did not agree to HTTP/2 by ALPN (it chose {alpn!r}); "
+            "use hyper.HTTPConnection to fall back to HTTP/1.1"
+        )
+
+    def _begin_upgrade(self) -> bytes:
+        """Prepare an ``Upgrade: h2c`` request; return its HTTP2-Settings value.
+
+        RFC 7540 section 3.2 (kept by RFC 9113 only as an option servers may
+        support): the HTTP/1.1 request that carries the upgrade becomes
+        stream 1, already half-closed from our side.
+        """
+        with self._lock:
+            return self._h2.initiate_upgrade_connection() or b""
+
+    def _adopt_upgrade(
+        self,
+        sock: socket.socket,
+        leftover: bytes,
+        request_headers: Headers,
+        read_timeout: Optional[float],
+    ) -> int:
+        """Take over a socket after ``101 Switching Protocols``; return stream 1."""
+        with self._lock:
+            self._h2.increment_flow_control_window(DEFAULT_CONNECTION_WINDOW - 65535)
+            stream = self._new_stream(1, read_timeout, request_headers)
+            stream.request_complete = True
+            self._unclaimed.append(1)
+            self._next_stream_id = 3
+        self._sock = sock
+        self._send_pending(Deadline(read_timeout))
+        if leftover:
+            self._feed(leftover)
+        return 1
+
+    # ------------------------------------------------------------------
+    # Sending requests
+    # ------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: BodyArg = None,
+        headers: HeadersArg = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> int:
+        """Send a request; return its stream ID. Thread-safe.
+
+        ``body`` may be bytes, str (sent as UTF-8), a file-like object or an
+        iterable of bytes. For bytes and str the Content-Length header is set.
+        ``timeout`` overrides the connection's timeout for this request.
+        """
+        config = TimeoutConfig.from_arg(timeout) if timeout is not None else self.timeout
+        stream_id = self.putrequest(method, url, timeout=config.read)
+        for name, value in normalize_headers(headers):
+            self.putheader(name, value, stream_id)
+        if isinstance(body, (bytes, str)) and not self._has_header(stream_id, b"content-length"):
+            self.putheader(b"content-length", str(len(to_bytestring(body))).encode(), stream_id)
+        self.endheaders(message_body=body, final=True, stream_id=stream_id)
+        return stream_id
+
+    def putrequest(self, method: str, selector: str, **kwargs: Any) -> int:
+        """Start a request; headers are queued until :meth:`endheaders`.
+
+        Requests must be ended (``endheaders``) in the order of their stream
+        IDs: RFC 9113 section 5.1.1 requires new stream IDs to increase.
+        """
+        read_timeout = kwargs.get("timeout", self.timeout.read)
+        with self._lock:
+            stream_id = self._next_stream_id
+            self._next_stream_id += 2
+            self._pending[stream_id] = (method, selector, [], read_timeout)
+            self._last_put = stream_id
+        return stream_id
+
+    def putheader(
+        self,
+        header: Union[str, bytes],
+        argument: Union[str, bytes],
+        stream_id: Optional[int] = None,
+        replace: bool = False,
+    ) -> None:
+        """Queue a header for a request started with :meth:`putrequest`.
+
+        Connection-specific headers (Connection, Keep-Alive, Transfer-Encoding,
+        Upgrade, Proxy-Connection) are dropped: RFC 9113 section 8.2.2 forbids
+        them in HTTP/2. Host becomes :authority.
+        """
+        (name, value), = normalize_headers([(header, argument)])
+        name = name.lower()
+        with self._lock:
+            pending = self._pending_for(stream_id)
+            if replace:
+                pending[:] = [(n, v) for n, v in pending if n != name]
+            pending.append((name, value))
+
+    def endheaders(
+        self,
+        message_body: BodyArg = None,
+        final: bool = False,
+        stream_id: Optional[int] = None,
+    ) -> None:
+        """Send the queued headers, then ``message_body`` if given.
+
+        With ``final`` (or a body) the request ends; otherwise more data
+        follows through :meth:`send`.
+        """
+        self.connect()
+        with self._lock:
+            sid = self._resolve_pending(stream_id)
+            method, selector, queued, read_timeout = self._pending.pop(sid)
+        end_now = final and message_body is None
+        headers = self._build_headers(method, selector, queued)
+        deadline = Deadline(read_timeout)
+        self._wait_for_capacity(sid, deadline)
+        with self._lock:
+            self._check_can_open(sid)
+            try:
+                self._h2.send_headers(sid, headers, end_stream=end_now)
+            except h2.exceptions.StreamIDTooLowError as exc:
+                raise LocalProtocolError(
+                    f"Stream {sid} must be sent before streams opened after it"
+                ) from exc
+            except h2.exceptions.TooManyStreamsError as exc:
+                raise StreamNotProcessedError(
+                    "The server's stream limit was reached", stream_id=sid
+                ) from exc
+            except h2.exceptions.ProtocolError as exc:
+                raise LocalProtocolError(f"Request cannot be sent: {exc}", stream_id=sid) from exc
+            stream = self._new_stream(sid, read_timeout, headers)
+            stream.request_complete = end_now
+            self._unclaimed.append(sid)
+        self._send_pending(deadline)
+        if message_body is not None:
+            self._send_body(sid, iter_body(message_body), final, read_timeout)
+
+    def send(self, data: BodyArg, final: bool = False, stream_id: Optional[int] = None) -> None:
+        """Send (more of) a request body, within the server's flow-control window."""
+        with self._lock:
+            sid = stream_id if stream_id is not None else self._last_put
+            stream = self._streams.get(sid) if sid is not None else None
+            if stream is None or stream.request_complete:
+                raise LocalProtocolError(f"No open request on stream {sid} to send data on")
+        self._send_body(stream.stream_id, iter_body(data), final, stream.read_timeout)
+
+    def _build_headers(self, method: str, selector: str, queued: Headers) -> Headers:
+        authority_value = self.authority.encode()
+        rest: Headers = []
+        for name, value in queued:
+            if name == b"host":
+                authority_value = value
+            elif name in CONNECTION_SPECIFIC_HEADERS:
+                continue
+            elif name == b"te" and value.lower() != b"trailers":
+                # RFC 9113 section 8.2.2: TE may only carry "trailers".
+                continue
+            else:
+                rest.append((name, value))
+        return [
+            (b":method", method.encode("ascii")),
+            (b":scheme", self.scheme.encode("ascii")),
+            (b":authority", authority_value),
+            (b":path", selector.encode("utf-8") if selector else b"/"),
+            *rest,
+        ]
+
+    def _send_body(
+        self, stream_id: int, chunks: Iterator[bytes], final: bool, read_timeout: Optional[float]
+    ) -> None:
+        """Send the body in frames as large as the window and frame size allow.
+
+        A one-chunk lookahead lets END_STREAM ride on the last DATA frame.
+        """
+        current = next(chunks, None)
+        while current is not None:
+            upcoming = next(chunks, None)
+            last = final and upcoming is None
+            self._send_chunk(stream_id, memoryview(current), last, read_timeout)
+            current = upcoming
+        if final:
+            with self._lock:
+                stream = self._streams.get(stream_id)
+                if stream is not None and not stream.request_complete:
+                    self._end_stream(stream)
+            self._send_pending(Deadline(read_timeout))
+
+    def _send_chunk(
+        self, stream_id: int, view: memoryview, last: bool, read_timeout: Optional[float]
+    ) -> None:
+        while True:
+            deadline = Deadline(read_timeout)
+            self._wait(lambda: self._send_window(stream_id) != 0 or not view, deadline,
+                       f"flow-control window on stream {stream_id}", WriteTimeout)
+            with self._lock:
+                stream = self._live_stream_for_upload(stream_id)
+                if stream is None:
+                    return
+                allowed = self._send_window(stream_id)
+                size = min(allowed, len(view))
+                frame_size = self._h2.max_outbound_frame_size
+                for start in range(0, size, frame_size):
+                    piece = view[start:min(start + frame_size, size)]
+                    end = last and start + len(piece) == len(view)
+                    self._h2.send_data(stream_id, piece.tobytes(), end_stream=end)
+                    stream.request_complete = end
+                view = view[size:]
+                if last and not view and not stream.request_complete:
+                    self._end_stream(stream)
+            self._send_pending(deadline)
+            if not view:
+                return
+
+    def _send_window(self, stream_id: int) -> int:
+        """Bytes we may send now: -1 when the stream is gone (stop waiting)."""
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.state is ResponseState.FAILED or self._failure:
+            return -1
+        try:
+            return self._h2.local_flow_control_window(stream_id)
+        except h2.exceptions.StreamClosedError:
+            return -1
+
+    def _live_stream_for_upload(self, stream_id: int) -> Optional[Stream]:
+        """The stream, if it can still take data; raises if it failed."""
+        self._raise_if_failed()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return None
+        if stream.state is ResponseState.FAILED and stream.error is not None:
+            raise stream.error
+        if self._send_window(stream_id) < 0:
+            # RFC 9113 section 8.1: the server may answer (and close the
+            # stream) before the request is complete; stop sending quietly.
+            stream.request_complete = True
+            return None
+        return stream
+
+    def _end_stream(self, stream: Stream) -> None:
+        try:
+            self._h2.end_stream(stream.stream_id)
+        except h2.exceptions.StreamClosedError:
+            pass
+        stream.request_complete = True
+
+    # ------------------------------------------------------------------
+    # Responses
+    # ------------------------------------------------------------------
+
+    def get_response(self, stream_id: Optional[int] = None) -> Any:
+        """The response to ``stream_id`` (default: the oldest unclaimed one).
+
+        Waits for the response headers, at most the read timeout. Thread-safe.
+        """
+        from .response import HTTP20Response
+
+        with self._lock:
+            if stream_id is None:
+                if not self._unclaimed:
+                    raise LocalProtocolError("No request is waiting for its response")
+                stream_id = self._unclaimed[0]
+            stream = self._streams.get(stream_id)
+            if stream is None or stream.response_taken:
+                raise LocalProtocolError(f"No response to wait for on stream {stream_id}")
+            stream.response_taken = True
+            if stream_id in self._unclaimed:
+                self._unclaimed.remove(stream_id)
+        try:
+            self._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout),
+                       f"response headers on stream {stream_id}")
+        except BaseException:
+            self._forget(stream_id)
+            raise
+        if stream.headers is None:
+            self._forget(stream_id)
+            assert stream.error is not None
+            raise stream.error
+        return HTTP20Response(stream.headers, self, stream)
+
+    def get_pushes(self, stream_id: Optional[int] = None, capture_all: bool = False) -> Iterator[Any]:
+        """Yield the pushes promised so far (on ``stream_id``, or on any stream).
+
+        With ``capture_all``, keep waiting for more until the original
+        stream ends. Each push is handed out once.
+        """
+        from .response import HTTP20Push
+
+        while True:
+            with self._lock:
+                parents = [self._streams[stream_id]] if stream_id in self._streams else (
+                    [] if stream_id is not None else list(self._streams.values()))
+                ready = [s.pushes.popleft() for s in parents for _ in range(len(s.pushes))]
+                done = not capture_all or all(
+                    p.state in (ResponseState.COMPLETE, ResponseState.FAILED) for p in parents)
+            for pushed in ready:
+                yield HTTP20Push(pushed.request_headers, self, pushed)
+            if done:
+                return
+            parent_list = parents
+            self._wait(lambda: any(p.pushes or p.state in (ResponseState.COMPLETE,
+                                                             ResponseState.FAILED)
+                                   for p in parent_list),
+                       Deadline(self.timeout.read), "pushes")
+
+    def _read_data(self, stream: Stream) -> Optional[bytes]:
+        """The next piece of ``stream``'s body, or None at its end.
+
+        Consuming data credits the stream's flow-control window.
+        """
+        self._wait(lambda: stream.data_ready, Deadline(stream.read_timeout),
+                   f"data on stream {stream.stream_id}")
+        with self._lock:
+            if not stream.data:
+                if stream.state is ResponseState.FAILED:
+                    assert stream.error is not None
+                    raise stream.error
+                self._streams.pop(stream.stream_id, None)
+                return None
+            payload, flow_length = stream.data.popleft()
+            increment = stream.window._handle_frame(flow_length)
+            if increment and stream.state is ResponseState.RECEIVING_BODY:
+                try:
+                    self._h2.increment_flow_control_window(increment, stream.stream_id)
+                except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                    pass
+        if increment:
+            self._send_pending(Deadline(stream.read_timeout))
+        return payload
+
+    def _cancel(self, stream: Stream, code: int = h2.errors.ErrorCodes.CANCEL) -> None:
+        """Abandon a stream: reset it if still open, forget its buffers."""
+        with self._lock:
+            self._streams.pop(stream.stream_id, None)
+            if stream.stream_id in self._unclaimed:
+                self._unclaimed.remove(stream.stream_id)
+            if stream.state in (ResponseState.COMPLETE, ResponseState.FAILED) and \
+                    stream.request_complete:
+                return
+            stream.fail(ConnectionClosed("The response was closed", stream_id=stream.stream_id))
+            if self._sock is None or self._failure is not None:
+                return
+            try:
+                self._h2.reset_stream(stream.stream_id, code)
+            except h2.exceptions.StreamClosedError:
+                return
+            except h2.exceptions.ProtocolError:
+                return
+        self._send_pending(Deadline(self.timeout.read), quiet=True)
+
+    def _forget(self, stream_id: int) -> None:
+        with self._lock:
+            stream = self._streams.get(stream_id)
+        if stream is not None:
+            self._cancel(stream)
+
+    # ------------------------------------------------------------------
+    # State for the pool
+    # ------------------------------------------------------------------
+
+    def stream_capacity(self) -> int:
+        """How many more streams may be opened now (0 when not usable)."""
+        with self._lock:
+            if not self._usable_locked():
+                return 0
+            limit = self._h2.remote_settings.max_concurrent_streams
+            pending = len(self._pending)
+            return max(0, limit - self._h2.open_outbound_streams - pending)
+
+    def is_usable(self) -> bool:
+        with self._lock:
+            return self._usable_locked()
+
+    def _usable_locked(self) -> bool:
+        return not (self._closed or self._going_away or self._failure is not None)
+
+    def is_idle(self) -> bool:
+        """True when no stream is open and no response is left unread."""
+        with self._lock:
+            return not self._streams and not self._pending
+
+    def check_alive(self) -> bool:
+        """Process whatever the server sent while we were idle; still usable?"""
+        if self._sock is None:
+            return self.is_usable()
+        while self.is_usable():
+            with self._lock:
+                if self._reading:
+                    break
+            if not self._readable_now():
+                break
+            try:
+                self._wait_once(Deadline(0.5))
+            except HyperError:
+                break
+        return self.is_usable()
+
+    def _readable_now(self) -> bool:
+        sock = self._sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    # ------------------------------------------------------------------
+    # Other public methods
+    # ------------------------------------------------------------------
+
+    def ping(self, opaque_data: bytes) -> None:
+        """Send a PING frame carrying 8 bytes of ``opaque_data``. Thread-safe."""
+        if len(opaque_data) != 8:
+            raise LocalProtocolError("PING data must be exactly 8 bytes")
+        self.connect()
+        with self._lock:
+            self._raise_if_failed()
+            self._h2.ping(opaque_data)
+        self._send_pending(Deadline(self.timeout.read))
+
+    def close(self, error_code: Optional[int] = None) -> None:
+        """Close the connection: GOAWAY, then the socket. Thread-safe.
+
+        Responses not yet read fail with ConnectionClosed.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            sock, self._sock = self._sock, None
+            error = ConnectionClosed("The connection was closed by the client")
+            for stream in self._streams.values():
+                stream.fail(error)
+            data = b""
+            if sock is not None and self._failure is None:
+                try:
+                    self._h2.close_connection(error_code or 0)
+                except h2.exceptions.ProtocolError:
+                    pass
+                data = self._h2.data_to_send()
+            self._cond.notify_all()
+        if sock is None:
+            return
+        if self._io_lock.acquire(timeout=1.0):
+            try:
+                if data:
+                    sock.settimeout(1.0)
+                    sock.sendall(data)
+            except OSError:
+                pass
+            finally:
+                self._io_lock.release()
+        sock.close()
+
+    def __enter__(self) -> HTTP20Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------
+    # The reader
+    # ------------------------------------------------------------------
+
+    def _wait(
+        self,
+        ready: Callable[[], bool],
+        deadline: Deadline,
+        what: str,
+        timeout_error: type[HyperError] = ReadTimeout,
+    ) -> None:
+        """Block until ``ready()``, reading the socket if nobody else is."""
+        while True:
+            with self._lock:
+                if ready():
+                    return
+                self._raise_if_failed()
+                if self._reading:
+                    remaining = deadline.remaining()
+                    if remaining == 0 or not self._cond.wait(remaining):
+                        if ready():
+                            return
+                        raise timeout_error(f"Timed out waiting for {what}")
+                    continue
+            self._wait_once(deadline, what, timeout_error)
+
+    def _wait_once(
+        self,
+        deadline: Deadline,
+        what: str = "the server",
+        timeout_error: type[HyperError] = ReadTimeout,
+    ) -> None:
+        """Take the reader role, read one batch, feed it. Caller holds no lock."""
+        with self._lock:
+            if self._reading:
+                return
+            self._reading = True
+        try:
+            data = self._recv(deadline, what, timeout_error)
+            self._feed(data, flush=False)
+        finally:
+            with self._lock:
+                self._reading = False
+                self._cond.notify_all()
+        self._send_pending(deadline, quiet=True)
+
+    def _recv(self, deadline: Deadline, what: str, timeout_error: type[HyperError]) -> bytes:
+        sock = self._sock
+        if sock is None:
+            raise ConnectionClosed("The connection is closed")
+        while True:
+            if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                try:
+                    readable, _, _ = select.select([sock], [], [], deadline.remaining())
+                except (OSError, ValueError) as exc:
+                    self._fail(ConnectionClosed(f"The connection was lost: {exc}"))
+                    raise self._failure from exc  # type: ignore[misc]
+                if not readable:
+                    raise timeout_error(f"Timed out waiting for {what}")
+            if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
+                raise timeout_error(f"Timed out waiting for {what}")
+            try:
+                sock.settimeout(deadline.remaining())
+                return sock.recv(self.network_buffer_size)
+            except (ssl.SSLWantReadError, BlockingIOError):
+                continue
+            except socket.timeout as exc:
+                raise timeout_error(f"Timed out waiting for {what}") from exc
+            except OSError as exc:
+                self._fail(ConnectionClosed(f"The connection was lost: {exc}"))
+                raise self._failure from exc  # type: ignore[misc]
+            finally:
+                self._io_lock.release()
+
+    def _feed(self, data: bytes, flush: bool = True) -> None:
+        """Give received bytes to h2 and apply its events. Caller holds no lock."""
+        with self._lock:
+            if not data:
+                self._fail_locked(ConnectionClosed(
+                    "The server closed the connection" +
+                    (" after GOAWAY" if self._going_away else "")))
+                return
+            try:
+                events = self._h2.receive_data(data)
+            except h2.exceptions.ProtocolError as exc:
+                self._fail_locked(_translate_protocol_error(exc))
+                failure = self._failure
+                assert failure is not None
+                # h2 queued a GOAWAY; try to tell the server before we go.
+            else:
+                for event in events:
+                    self._apply(event)
+                failure = None
+            self._cond.notify_all()
+        if flush or failure is not None:
+            self._send_pending(Deadline(self.timeout.read or 5.0), quiet=True)
+        if failure is not None:
+            self._close_socket()
+
+    def _apply(self, event: h2.events.Event) -> None:
+        """Apply one h2 event to hyper's state. Caller holds ``_lock``."""
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _on_response(self, event: h2.events.ResponseReceived) -> None:
+        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        if stream is not None:
+            stream.headers = list(event.headers or [])  # type: ignore[arg-type]
+            stream.apply(StreamInput.HEADERS)
+            for name, value in stream.headers:
+                if name == b"content-length" and value.isdigit():
+                    stream.window.document_size = int(value)
+
+    def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
+        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        if stream is not None:
+            stream.trailers = list(event.headers or [])  # type: ignore[arg-type]
+            stream.apply(StreamInput.TRAILERS)
+
+    def _on_data(self, event: h2.events.DataReceived) -> None:
+        length = event.flow_controlled_length or 0
+        increment = self._conn_window._handle_frame(length)
+        if increment:
+            self._h2.increment_flow_control_window(increment)
+        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        if stream is None:
+            return
+        stream.data.append((bytes(event.data or b""), length))
+        stream.apply(StreamInput.DATA)
+
+    def _on_end(self, event: h2.events.StreamEnded) -> None:
+        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        if stream is not None:
+            stream.apply(StreamInput.END)
+
+    def _on_reset(self, event: h2.events.StreamReset) -> None:
+        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        if stream is None:
+            return
+        code = int(event.error_code or 0)
+        error = StreamResetError(
+            f"Stream {event.stream_id} was reset by the "
+            f"{'server' if event.remote_reset else 'client'} with {_code(code)}",
+            stream_id=event.stream_id,
+            error_code=code,
+        )
+        # RFC 9113 section 8.7: REFUSED_STREAM means "the stream was closed
+        # prior to any application processing", so a retry is safe.
+        error.retry_safe = code == _ERROR_CODES.REFUSED_STREAM
+        # RFC 9113 section 8.1: a server that sent its whole response may
+        # reset the stream with NO_ERROR to stop our upload; a COMPLETE
+        # response stands (fail() leaves it alone).
+        stream.request_complete = True
+        stream.fail(error)
+
+    def _on_push(self, event: h2.events.PushedStreamReceived) -> None:
+        pushed_id = int(event.pushed_stream_id or 0)
+        parent = self._streams.get(event.parent_stream_id)  # type: ignore[arg-type]
+        headers = list(event.headers or [])
+        if parent is None or not self._authoritative(headers):
+            # RFC 9113 section 8.4: a client "MUST treat a PUSH_PROMISE for
+            # which the server is not authoritative as a stream error of type
+            # PROTOCOL_ERROR".
+            log.debug("Refusing push %d: %r", pushed_id, headers)
+            self._h2.reset_stream(pushed_id, _ERROR_CODES.PROTOCOL_ERROR
+                                  if parent is not None else _ERROR_CODES.CANCEL)
+            return
+        stream = self._new_stream(pushed_id, parent.read_timeout, headers)  # type: ignore[arg-type]
+        stream.request_complete = True
+        parent.pushes.append(stream)
+
+    def _authoritative(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        values = dict(headers)
+        scheme = values.get(b":scheme", b"").decode("latin-1")
+        claimed = values.get(b":authority", b"").decode("latin-1").lower()
+        ours = {self.authority.lower(), f"{self.authority.lower()}:{self.port}"}
+        if ":" in self.host:
+            ours.add(f"[{self.host.lower()}]:{self.port}")
+        return scheme == self.scheme and claimed in ours
+
+    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        code = int(event.error_code or 0)
+        last_id = int(event.last_stream_id or 0)
+        self._going_away = True
+        self._goaway_last_id = last_id
+        for stream in list(self._streams.values()):
+            if stream.stream_id > last_id and stream.stream_id % 2 == 1:
+                # RFC 9113 section 6.8: such streams "were not processed by
+                # the sender of the GOAWAY frame".
+                stream.fail(StreamNotProcessedError(
+                    f"The server sent GOAWAY (last stream {last_id}) before processing "
+                    f"stream {stream.stream_id}; the request is safe to retry",
+                    stream_id=stream.stream_id,
+                    error_code=code,
+                ))
+        if code != _ERROR_CODES.NO_ERROR:
+            extra = event.additional_data or b""
+            self._fail_locked(ConnectionError(
+                f"The server ended the connection with {_code(code)}"
+                + (f": {extra.decode('utf-8', 'replace')}" if extra else ""),
+                error_code=code,
+            ))
+
+    def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
+        self._pings.append(bytes(event.ping_data or b""))
+
+    # ------------------------------------------------------------------
+    # Internals
+    # ------------------------------------------------------------------
+
+    def _new_stream(self, stream_id: int, read_timeout: Optional[float],
+                    request_headers: Headers) -> Stream:
+        initial = self._h2.local_settings.initial_window_size
+        stream = Stream(stream_id, self.window_manager_class(initial), read_timeout,
+                        request_headers)
+        self._streams[stream_id] = stream
+        return stream
+
+    def _pending_for(self, stream_id: Optional[int]) -> list[tuple[bytes, bytes]]:
+        sid = self._resolve_pending(stream_id)
+        return self._pending[sid][2]
+
+    def _resolve_pending(self, stream_id: Optional[int]) -> int:
+        sid = stream_id if stream_id is not None else self._last_put
+        if sid is None or sid not in self._pending:
+            raise LocalProtocolError(f"No request started with putrequest() on stream {sid}")
+        return sid
+
+    def _has_header(self, stream_id: int, name: bytes) -> bool:
+        with self._lock:
+            return any(n == name for n, _ in self._pending_for(stream_id))
+
+    def _check_can_open(self, stream_id: int) -> None:
+        self._raise_if_failed()
+        if self._going_away or self._closed:
+            raise StreamNotProcessedError(
+                "The connection is going away (GOAWAY received); the request was not sent",
+                stream_id=stream_id,
+            )
+
+    def _wait_for_capacity(self, stream_id: int, deadline: Deadline) -> None:
+        """Wait until the server's MAX_CONCURRENT_STREAMS allows one more stream."""
+
+        def room() -> bool:
+            if self._failure is not None or self._going_away or self._closed:
+                return True
+            limit = self._h2.remote_settings.max_concurrent_streams
+            return self._h2.open_outbound_streams < limit
+
+        self._wait(room, deadline, f"a free stream slot for stream {stream_id}", WriteTimeout)
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closed:
+            raise ConnectionClosed("The connection was closed by the client")
+
+    def _fail(self, error: HyperError) -> None:
+        with self._lock:
+            self._fail_locked(error)
+
+    def _fail_locked(self, error: HyperError) -> None:
+        if self._failure is None:
+            self._failure = error
+        for stream in self._streams.values():
+            stream.fail(error)
+        self._cond.notify_all()
+
+    def _close_socket(self) -> None:
+        with self._lock:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def _send_pending(self, deadline: Deadline, quiet: bool = False) -> None:
+        """Flush h2's outbound buffer, in order. Caller holds no lock."""
+        sock = self._sock
+        if sock is None:
+            return
+        if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
+            if quiet:
+                return
+            raise WriteTimeout("Timed out waiting to write to the connection")
+        try:
+            with self._lock:
+                data = self._h2.data_to_send()
+            if not data:
+                return
+            if log.isEnabledFor(logging.DEBUG):
+                _log_frames(data)
+            sock.settimeout(deadline.remaining())
+            sock.sendall(data)
+        except socket.timeout as exc:
+            self._fail(WriteTimeout("Timed out writing to the server"))
+            if not quiet:
+                raise WriteTimeout("Timed out writing to the server") from exc
+        except OSError as exc:
+            self._fail(ConnectionClosed(f"The connection was lost while sending: {exc}"))
+            if not quiet:
+                raise self._failure from exc  # type: ignore[misc]
+        finally:
+            self._io_lock.release()
+
+
+_HANDLERS: dict[type, Callable[[HTTP20Connection, Any], None]] = {
+    h2.events.ResponseReceived: HTTP20Connection._on_response,
+    h2.events.TrailersReceived: HTTP20Connection._on_trailers,
+    h2.events.DataReceived: HTTP20Connection._on_data,
+    h2.events.StreamEnded: HTTP20Connection._on_end,
+    h2.events.StreamReset: HTTP20Connection._on_reset,
+    h2.events.PushedStreamReceived: HTTP20Connection._on_push,
+    h2.events.ConnectionTerminated: HTTP20Connection._on_goaway,
+    h2.events.PingAckReceived: HTTP20Connection._on_ping_ack,
+}
+
+
+def _lock_timeout(deadline: Deadline) -> float:
+    remaining = deadline.remaining()
+    return -1 if remaining is None else remaining
+
+
+def _translate_protocol_error(exc: h2.exceptions.ProtocolError) -> HyperError:
+    """The one place h2's protocol errors become hyper's."""
+    code = int(getattr(exc, "error_code", None) or _ERROR_CODES.PROTOCOL_ERROR)
+    if code == _ERROR_CODES.COMPRESSION_ERROR:
+        error: HyperError = HPACKDecodingError(
+            f"The server's headers could not be decoded: {exc}", error_code=code)
+    else:
+        error = ConnectionError(f"The server broke the HTTP/2 protocol: {exc}", error_code=code)
+    error.__cause__ = exc
+    return error
+
+
+def _log_frames(data: bytes) -> None:
+    view = memoryview(data)
+    while len(view) >= 9:
+        try:
+            frame, length = Frame.parse_frame_header(view[:9])
+        except Exception:  # noqa: BLE001 - logging must never break sending
+            return
+        if len(view) < 9 + length:
+            return
+        frame.parse_body(view[9:9 + length])
+        log.debug("Sent frame: %r", frame)
+        view = view[9 + length:]
+
+
+__all__ = ["HTTP20Connection", "RemoteProtocolError"]

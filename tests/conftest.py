@@ -1,0 +1,196 @@
+"""Fixtures: certificates and real servers on loopback.
+
+Session-scoped servers (one process each for the whole run):
+
+- ``certs``: a trustme CA and the files made from it (see ``servers.Certs``).
+- ``h2_server``: hypercorn over TLS, ALPN ``h2`` and ``http/1.1``.
+- ``h1_tls_server``: hypercorn over TLS, ALPN ``http/1.1`` only.
+- ``h2c_server``: hypercorn plaintext: h2c prior knowledge, h2c Upgrade and
+  HTTP/1.1 on one port.
+- ``h1_server``: plaintext HTTP/1.1 only (stdlib server running the same
+  app); it ignores ``Upgrade: h2c``.
+- ``nghttpd_server``, ``nginx_server``, ``tinyproxy_server``,
+  ``tinyproxy_auth_server``: Debian's servers (skipped when the binary is
+  missing, failed instead when the environment variable CI is set).
+
+Function-scoped factories: ``start_hypercorn(tls, **config)`` and
+``start_nginx(extra_server_conf)``. ``ssl_context``: hyper's client context
+trusting the test CA.
+
+When a test fails, the logs of the servers it used are added to its report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from servers import (
+    Certs,
+    Launcher,
+    NghttpdServer,
+    NginxServer,
+    ProxyServer,
+    Server,
+    find_binary,
+    iter_log_paths,
+    log_tail,
+    make_certs,
+)
+
+pytest_plugins = ["pytester"]
+
+PROXY_USER = "hyper"
+PROXY_PASSWORD = "s3cret-pass"
+
+
+def require_binary(name: str) -> str:
+    """The path of a Debian server binary, or skip (fail under CI)."""
+    path = find_binary(name)
+    if path is not None:
+        return path
+    package = _PACKAGES.get(name, name)
+    reason = f"{name} is not installed (apt-get install {package}; ./scripts/test does it)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+_PACKAGES = {"nghttpd": "nghttp2-server", "nginx": "nginx", "tinyproxy": "tinyproxy"}
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def _session_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path_factory.mktemp("servers"))
+    yield launcher
+    launcher.stop_all()
+
+
+@pytest.fixture(scope="session")
+def h2_server(_session_launcher: Launcher, certs: Certs) -> Server:
+    return _session_launcher.hypercorn(certs, name="h2", alpn_protocols=["h2", "http/1.1"])
+
+
+@pytest.fixture(scope="session")
+def h1_tls_server(_session_launcher: Launcher, certs: Certs) -> Server:
+    return _session_launcher.hypercorn(certs, name="h1-tls", alpn_protocols=["http/1.1"])
+
+
+@pytest.fixture(scope="session")
+def h2c_server(_session_launcher: Launcher) -> Server:
+    return _session_launcher.hypercorn(None, name="h2c")
+
+
+@pytest.fixture(scope="session")
+def h1_server(_session_launcher: Launcher) -> Server:
+    return _session_launcher.h1()
+
+
+@pytest.fixture(scope="session")
+def nghttpd_server(_session_launcher: Launcher, certs: Certs) -> NghttpdServer:
+    return _session_launcher.nghttpd(require_binary("nghttpd"), certs)
+
+
+@pytest.fixture(scope="session")
+def nginx_server(_session_launcher: Launcher, certs: Certs) -> NginxServer:
+    return _session_launcher.nginx(require_binary("nginx"), certs)
+
+
+@pytest.fixture(scope="session")
+def tinyproxy_server(_session_launcher: Launcher) -> ProxyServer:
+    return _session_launcher.tinyproxy(require_binary("tinyproxy"))
+
+
+@pytest.fixture(scope="session")
+def tinyproxy_auth_server(_session_launcher: Launcher) -> ProxyServer:
+    return _session_launcher.tinyproxy(require_binary("tinyproxy"), PROXY_USER, PROXY_PASSWORD)
+
+
+class HypercornFactory:
+    """``start_hypercorn(tls, **config)``: a fresh hypercorn for one test.
+
+    ``config`` keys are hypercorn Config attributes, e.g.
+    ``h2_max_concurrent_streams=2``, ``keep_alive_max_requests=5``,
+    ``keep_alive_timeout=1``, ``alpn_protocols=["http/1.1"]``.
+    """
+
+    def __init__(self, launcher: Launcher, certs: Certs) -> None:
+        self._launcher = launcher
+        self._certs = certs
+
+    @property
+    def started(self) -> list[Any]:
+        return self._launcher.servers
+
+    def __call__(self, tls: bool, **config: Any) -> Server:
+        return self._launcher.hypercorn(self._certs if tls else None, **config)
+
+
+class NginxFactory:
+    """``start_nginx(extra_server_conf)``: a fresh nginx for one test, with
+    extra directives in both server blocks, e.g. ``"keepalive_requests 5;"``
+    (GOAWAY after 5 requests) or ``"http2_max_concurrent_streams 2;"``."""
+
+    def __init__(self, launcher: Launcher, certs: Certs, binary: str) -> None:
+        self._launcher = launcher
+        self._certs = certs
+        self._binary = binary
+
+    @property
+    def started(self) -> list[Any]:
+        return self._launcher.servers
+
+    def __call__(self, extra_server_conf: str = "") -> NginxServer:
+        return self._launcher.nginx(self._binary, self._certs, extra_server_conf)
+
+
+@pytest.fixture
+def _launcher(tmp_path: Path) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path / "servers")
+    yield launcher
+    launcher.stop_all()
+
+
+@pytest.fixture
+def start_hypercorn(_launcher: Launcher, certs: Certs) -> HypercornFactory:
+    return HypercornFactory(_launcher, certs)
+
+
+@pytest.fixture
+def start_nginx(_launcher: Launcher, certs: Certs) -> NginxFactory:
+    return NginxFactory(_launcher, certs, require_binary("nginx"))
+
+
+@pytest.fixture
+def ssl_context(certs: Certs) -> Any:
+    # hyper.tls is written alongside these fixtures: import it lazily so that
+    # the fixtures load even while it does not exist yet.
+    from hyper.tls import init_context
+
+    return init_context(cert_path=str(certs.ca_path))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+        seen: set[Path] = set()
+        for name, value in funcargs.items():
+            paths = tuple(p for p in dict.fromkeys(iter_log_paths(value)) if p not in seen)
+            seen.update(paths)
+            if paths:
+                report.sections.append((f"server logs: {name}", log_tail(paths)))
+    return report
