@@ -22,33 +22,32 @@ is a property (:attr:`HyperError.retry_safe`), not a second base class.
 from __future__ import annotations
 
 import builtins
-from typing import Optional
 
 __all__ = [
-    "HyperError",
-    "LocalProtocolError",
-    "InvalidHeaderError",
-    "InvalidURLError",
     "ConnectError",
-    "TLSError",
-    "ProxyError",
-    "Timeout",
     "ConnectTimeout",
-    "ReadTimeout",
-    "WriteTimeout",
-    "PoolTimeout",
     "ConnectionClosed",
-    "RemoteProtocolError",
+    "ConnectionError",
+    "ContentDecodingError",
+    "HPACKDecodingError",
+    "HPACKEncodingError",
+    "HTTP2ConnectionError",
     "HTTP11Error",
     "HTTP20Error",
-    "HPACKEncodingError",
-    "HPACKDecodingError",
-    "ConnectionError",
-    "HTTP2ConnectionError",
-    "StreamResetError",
-    "StreamNotProcessedError",
-    "ContentDecodingError",
+    "HyperError",
+    "InvalidHeaderError",
+    "InvalidURLError",
+    "LocalProtocolError",
+    "PoolTimeout",
+    "ProxyError",
     "PushRefusedError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "StreamNotProcessedError",
+    "StreamResetError",
+    "TLSError",
+    "Timeout",
+    "WriteTimeout",
 ]
 
 
@@ -68,8 +67,8 @@ class HyperError(Exception):
         self,
         message: str = "",
         *,
-        stream_id: Optional[int] = None,
-        error_code: Optional[int] = None,
+        stream_id: int | None = None,
+        error_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

@@ -33,12 +33,12 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CIPHERS",
+    "H2_ALPN_PROTOCOLS",
     "H2_PROTOCOL",
     "HTTP11_PROTOCOL",
-    "H2_ALPN_PROTOCOLS",
-    "CIPHERS",
-    "init_context",
     "create_context",
+    "init_context",
 ]
 
 #: The ALPN protocol ID of HTTP/2 over TLS (RFC 9113 section 3.2).
@@ -55,7 +55,7 @@ H2_ALPN_PROTOCOLS: tuple[str, ...] = (H2_PROTOCOL, HTTP11_PROTOCOL)
 # ChaCha20-Poly1305; section 9.2.2 also requires
 # TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, which this list includes. This string
 # governs TLS 1.2 only: every TLS 1.3 suite is ephemeral and AEAD already.
-CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!DSS"
 
 _MISSING_CA = "Could not find a suitable TLS CA certificate bundle, invalid path: "
 
@@ -151,18 +151,27 @@ def _load_client_cert(
     keyfile: str | None,
     password: _Password,
 ) -> None:
-    where = certfile if keyfile is None else f"{certfile} (key {keyfile})"
-    try:
-        context.load_cert_chain(certfile, keyfile, password)
-    except FileNotFoundError as exc:
-        missing = exc.filename or (keyfile if os.path.exists(certfile) else certfile)
-        raise TLSError(
-            f"Could not load the TLS client certificate {where}: no such file {missing}"
-        ) from exc
-    except (ssl.SSLError, OSError, ValueError, TypeError) as exc:
-        # ssl reports a wrong password, a key that does not match the
-        # certificate and a file that is not PEM all as SSLError (OSError);
-        # a password that is too long or of a wrong type as ValueError or
-        # TypeError.
-        raise TLSError(f"Could not load the TLS client certificate {where}: {exc}") from exc
+    for role, path in (("certificate", certfile), ("key", keyfile)):
+        if path is not None and not os.path.isfile(path):
+            raise TLSError(f"Could not find the TLS client {role} file, invalid path: {path}")
+    where = certfile if keyfile is None else f"{certfile} with key {keyfile}"
 
+    def no_password() -> bytes:
+        # Without a password argument OpenSSL would prompt on the terminal,
+        # which a library must never do.
+        raise TLSError(
+            f"The private key of the TLS client certificate {where} is encrypted"
+            " and no password was given"
+        )
+
+    try:
+        context.load_cert_chain(certfile, keyfile, no_password if password is None else password)
+    except (ssl.SSLError, ValueError, TypeError) as exc:
+        # ssl reports a file that is not PEM, a wrong password and a key that
+        # does not match the certificate as SSLError; a password that is too
+        # long or of a wrong type as ValueError or TypeError.
+        raise TLSError(
+            f"Could not load the TLS client certificate {where}: {exc}"
+            " (check that the files are PEM, that the key matches the certificate"
+            " and, for an encrypted key, the password)"
+        ) from exc

@@ -162,11 +162,15 @@ def _write_chain(cert: Any, path: Path) -> None:
     path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
 
 
-def client_context(certs: Certs, alpn: list[str] | None = None) -> ssl.SSLContext:
+def client_context(
+    certs: Certs, alpn: list[str] | None = None, client_cert: bool = False
+) -> ssl.SSLContext:
     """A stdlib client context trusting the test CA (for readiness checks)."""
     context = ssl.create_default_context(cafile=str(certs.ca_path))
     if alpn:
         context.set_alpn_protocols(alpn)
+    if client_cert:
+        context.load_cert_chain(str(certs.client_cert_path), str(certs.client_key_path))
     return context
 
 
@@ -359,7 +363,8 @@ class Launcher:
         if certs is not None:
             settings.setdefault("certfile", str(certs.server_cert_path))
             settings.setdefault("keyfile", str(certs.server_key_path))
-        argv = [sys.executable, str(HERE / "servers.py"), kind, json.dumps(settings)]
+        # default=str: Paths become strings; IntEnums (ssl.VerifyMode) are ints.
+        argv = [sys.executable, str(HERE / "servers.py"), kind, json.dumps(settings, default=str)]
         try:
             proc = _spawn(argv, log, pass_fds=fds)
         finally:
@@ -368,7 +373,8 @@ class Launcher:
         self.procs.append(proc)
         tls = certs is not None
         host = "localhost" if tls else LOOPBACK
-        context = client_context(certs, ["http/1.1"]) if certs is not None else None
+        # The client certificate lets servers that demand one become ready too.
+        context = client_context(certs, ["http/1.1"], True) if certs is not None else None
         wait_ready(proc, lambda: http_get_ok(host, port, "/get", context), (log,), name)
         return self._remember(_server(host, port, tls, proc.pid, (log,)))
 
@@ -620,10 +626,12 @@ class AsgiH1Handler(BaseHTTPRequestHandler):
             return self._serve
         raise AttributeError(name)
 
+    app: Any = None  # set by run_h1
+
     def _serve(self) -> None:
         exchange = _H1Exchange(self)
         try:
-            asyncio.run(_load_app()(exchange.scope(), exchange.receive, exchange.send))
+            asyncio.run(self.app(exchange.scope(), exchange.receive, exchange.send))
             exchange.finish()
         except (ConnectionError, OSError):
             self.close_connection = True
@@ -750,6 +758,7 @@ class _H1Exchange:
 def run_h1(settings: dict[str, Any]) -> None:
     import threading
 
+    AsgiH1Handler.app = _load_app()
     servers = []
     for fd in settings["fds"]:
         sock = socket.socket(fileno=fd)

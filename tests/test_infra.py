@@ -185,10 +185,13 @@ class H2Probe:
         return self.streams[stream_id]
 
 
-def tls_socket(server: Server, certs: Certs, alpn: list[str]) -> ssl.SSLSocket:
+def tls_socket(
+    server: Server, certs: Certs, alpn: list[str], client_cert: bool = False
+) -> ssl.SSLSocket:
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
     try:
-        return client_context(certs, alpn).wrap_socket(raw, server_hostname=server.host)
+        context = client_context(certs, alpn, client_cert)
+        return context.wrap_socket(raw, server_hostname=server.host)
     except BaseException:
         raw.close()
         raise
@@ -451,6 +454,19 @@ def test_start_hypercorn_applies_config(start_hypercorn: HypercornFactory) -> No
         probe.get("/get")
         assert probe.remote_settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == 2
         assert start_hypercorn.started == [server]
+
+
+def test_start_hypercorn_requiring_client_certificate(
+    start_hypercorn: HypercornFactory, certs: Certs
+) -> None:
+    server = start_hypercorn(tls=True, ca_certs=certs.ca_path, verify_mode=ssl.CERT_REQUIRED)
+    with tls_socket(server, certs, ["h2"], client_cert=True) as sock:
+        assert sock.selected_alpn_protocol() == "h2"
+    with pytest.raises((ssl.SSLError, ConnectionError)), tls_socket(server, certs, ["h2"]) as sock:
+        # TLS 1.3: the server checks the certificate after the client's
+        # handshake completes, so the refusal shows up on the first read.
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        sock.recv(1)
 
 
 # --------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import IO, Any, Iterable, Iterator, Union
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, Union
 
 BodyArg = Union[None, bytes, bytearray, memoryview, str, IO[Any], Iterable[Union[bytes, str]]]
 
@@ -29,7 +30,7 @@ def iter_body(body: BodyArg) -> Iterator[bytes]:
             if not chunk:
                 return
             yield chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)
-    for item in body:  # type: ignore[union-attr]
+    for item in body:
         if item:
             yield item.encode("utf-8") if isinstance(item, str) else bytes(item)
 

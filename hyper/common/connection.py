@@ -17,7 +17,8 @@ from __future__ import annotations
 import enum
 import ssl
 import threading
-from typing import Any, Iterator, Optional, Type, Union
+from collections.abc import Iterator
+from typing import Any, Union
 
 import h11
 
@@ -60,16 +61,16 @@ class HTTPConnection:
     def __init__(
         self,
         host: str,
-        port: Optional[int] = None,
-        secure: Optional[bool] = None,
-        window_manager: Optional[Type[BaseFlowControlManager]] = None,
+        port: int | None = None,
+        secure: bool | None = None,
+        window_manager: type[BaseFlowControlManager] | None = None,
         enable_push: bool = False,
-        ssl_context: Optional[ssl.SSLContext] = None,
-        proxy_host: Optional[str] = None,
-        proxy_port: Optional[int] = None,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy_host: str | None = None,
+        proxy_port: int | None = None,
         proxy_headers: HeadersArg = None,
         timeout: TimeoutArg = None,
-        h2c: Union[str, H2CMode] = H2CMode.UPGRADE,
+        h2c: str | H2CMode = H2CMode.UPGRADE,
         **kwargs: Any,
     ) -> None:
         self.host, self.port = split_host_port(host, port, 80)
@@ -84,25 +85,25 @@ class HTTPConnection:
         self._common: dict[str, Any] = dict(
             window_manager=window_manager, enable_push=enable_push, timeout=self.timeout,
             **kwargs)
-        self._proxy_args: dict[str, Any] = dict(
-            proxy_host=proxy_host, proxy_port=proxy_port, proxy_headers=proxy_headers)
-        self._proxy: Optional[ProxyConfig] = None
+        self._proxy_args: dict[str, Any] = {
+            "proxy_host": proxy_host, "proxy_port": proxy_port, "proxy_headers": proxy_headers}
+        self._proxy: ProxyConfig | None = None
         if proxy_host is not None:
             phost, pport = split_host_port(proxy_host, proxy_port, 8080)
             self._proxy = ProxyConfig(phost, pport, tuple(normalize_headers(proxy_headers)))
         self._lock = threading.Lock()
-        self._conn: Optional[AnyConnection] = None
+        self._conn: AnyConnection | None = None
         self.protocol = Protocol.NOT_CONNECTED
 
     # -- what was negotiated --------------------------------------------------
 
     @property
-    def version(self) -> Optional[int]:
+    def version(self) -> int | None:
         """20 for HTTP/2, 11 for HTTP/1.1, None before it is known."""
         return {Protocol.HTTP2: 20, Protocol.HTTP11: 11}.get(self.protocol)
 
     @property
-    def negotiated_protocol(self) -> Optional[str]:
+    def negotiated_protocol(self) -> str | None:
         """"h2", "h2c", "http/1.1", or None before it is known."""
         if self.protocol is Protocol.HTTP2:
             return "h2" if self.secure else "h2c"
@@ -111,7 +112,7 @@ class HTTPConnection:
         return None
 
     @property
-    def connection(self) -> Optional[AnyConnection]:
+    def connection(self) -> AnyConnection | None:
         """The protocol-specific connection underneath (None before connect())."""
         return self._conn
 
@@ -176,7 +177,7 @@ class HTTPConnection:
         headers: HeadersArg = None,
         *,
         timeout: TimeoutArg = None,
-    ) -> Optional[int]:
+    ) -> int | None:
         """Send a request: the HTTP/2 stream ID, or None over HTTP/1.1."""
         self.connect()
         with self._lock:
@@ -196,7 +197,7 @@ class HTTPConnection:
         url: str,
         headers: HeadersArg,
         timeout: TimeoutArg,
-    ) -> Optional[int]:
+    ) -> int | None:
         """Send the first request with ``Upgrade: h2c`` and learn the protocol
         from its answer (the one case where request() waits for a response)."""
         config = TimeoutConfig.from_arg(timeout) if timeout is not None else self.timeout
@@ -221,7 +222,7 @@ class HTTPConnection:
         self.protocol = Protocol.HTTP11
         return None
 
-    def get_response(self, stream_id: Optional[int] = None) -> Any:
+    def get_response(self, stream_id: int | None = None) -> Any:
         """The response to ``stream_id`` (HTTP/2) or to the last request (HTTP/1.1)."""
         conn = self._conn
         if conn is None:
@@ -230,7 +231,7 @@ class HTTPConnection:
             return conn.get_response(stream_id)
         return conn.get_response()
 
-    def get_pushes(self, stream_id: Optional[int] = None,
+    def get_pushes(self, stream_id: int | None = None,
                    capture_all: bool = False) -> Iterator[Any]:
         """Server pushes (HTTP/2 only; nothing over HTTP/1.1)."""
         if isinstance(self._conn, HTTP20Connection):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from types import TracebackType
-from typing import Callable, Iterator, Optional
+from typing import Callable
 
 from .decoder import ContentDecoder, get_decoder
 from .headers import HTTPHeaderMap
@@ -31,7 +32,7 @@ class BaseResponse:
         self.reason = reason
         #: The response headers (HTTPHeaderMap), assigned once.
         self.headers = headers
-        self._decoder: Optional[ContentDecoder] = None
+        self._decoder: ContentDecoder | None = None
         self._decoder_made = False
         self._buffer = bytearray()
         self._body_done = False
@@ -42,7 +43,7 @@ class BaseResponse:
 
     # -- to be provided by the protocol ----------------------------------
 
-    def _next_piece(self) -> Optional[bytes]:
+    def _next_piece(self) -> bytes | None:
         """The next piece of the raw body (may be b""), or None at its end."""
         raise NotImplementedError
 
@@ -61,7 +62,7 @@ class BaseResponse:
         """http.client's name for :attr:`closed`."""
         return self.closed
 
-    def read(self, amt: Optional[int] = None, decode_content: bool = True) -> bytes:
+    def read(self, amt: int | None = None, decode_content: bool = True) -> bytes:
         """Read the body, or up to ``amt`` bytes of it.
 
         With ``decode_content`` the Content-Encoding (gzip, deflate, br, zstd)
@@ -130,9 +131,9 @@ class BaseResponse:
 
     def __exit__(
         self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -146,7 +147,7 @@ class BaseResponse:
         self._buffer += piece
         return True
 
-    def _take_piece(self, decode_content: bool) -> Optional[bytes]:
+    def _take_piece(self, decode_content: bool) -> bytes | None:
         if self._body_done or self._closed:
             return None
         raw = self._next_piece()
@@ -156,7 +157,7 @@ class BaseResponse:
             return decoder.flush() if decoder is not None else None
         return decoder.decompress(raw) if decoder is not None else raw
 
-    def _get_decoder(self) -> Optional[ContentDecoder]:
+    def _get_decoder(self) -> ContentDecoder | None:
         if not self._decoder_made:
             self._decoder_made = True
             codings = b", ".join(self.headers.getlist(b"content-encoding"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
-TimeoutArg = Union[None, float, int, Tuple[Optional[float], Optional[float]], "TimeoutConfig"]
+TimeoutArg = Union[None, float, int, tuple[Optional[float], Optional[float]], "TimeoutConfig"]
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,8 @@ class TimeoutConfig:
     updates while uploading. None means wait indefinitely, as with requests.
     """
 
-    connect: Optional[float] = None
-    read: Optional[float] = None
+    connect: float | None = None
+    read: float | None = None
 
     @classmethod
     def from_arg(cls, value: TimeoutArg) -> TimeoutConfig:
@@ -38,7 +38,7 @@ class TimeoutConfig:
         return cls(number, number)
 
 
-def _check(value: object) -> Optional[float]:
+def _check(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -53,10 +53,10 @@ class Deadline:
 
     __slots__ = ("_at",)
 
-    def __init__(self, seconds: Optional[float]) -> None:
+    def __init__(self, seconds: float | None) -> None:
         self._at = None if seconds is None else time.monotonic() + seconds
 
-    def remaining(self) -> Optional[float]:
+    def remaining(self) -> float | None:
         """Seconds left (never negative), or None for no limit."""
         if self._at is None:
             return None

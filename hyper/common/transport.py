@@ -10,7 +10,6 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
-from typing import Optional
 
 import h11
 
@@ -34,7 +33,7 @@ class Transport:
     """An open, connected socket and what was negotiated on it."""
 
     sock: socket.socket
-    alpn: Optional[str]
+    alpn: str | None
     secure: bool
     # Bytes the proxy sent after its CONNECT answer, already the server's.
     leftover: bytes = b""
@@ -45,9 +44,9 @@ def open_transport(
     port: int,
     *,
     secure: bool,
-    ssl_context: Optional[ssl.SSLContext],
-    proxy: Optional[ProxyConfig],
-    connect_timeout: Optional[float],
+    ssl_context: ssl.SSLContext | None,
+    proxy: ProxyConfig | None,
+    connect_timeout: float | None,
 ) -> Transport:
     """Connect to ``host:port`` (through ``proxy``), TLS-wrapped when ``secure``.
 
@@ -135,7 +134,9 @@ def _connect_tunnel(
                 return bytes(conn.trailing_data[0])
             raise ProxyError(f"Unexpected answer from the proxy: {event!r}")
     except socket.timeout as exc:
-        raise ConnectTimeout(f"Timed out waiting for the proxy's CONNECT answer for {target}") from exc
+        raise ConnectTimeout(
+            f"Timed out waiting for the proxy's CONNECT answer for {target}"
+        ) from exc
     except h11.ProtocolError as exc:
         raise ProxyError(f"The proxy's answer to CONNECT is not valid HTTP/1.1: {exc}") from exc
     except OSError as exc:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional, Tuple, Union
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 from ..exceptions import InvalidHeaderError, InvalidURLError
 
@@ -10,7 +11,7 @@ HeaderValue = Union[str, bytes]
 HeadersArg = Union[
     None,
     Mapping[HeaderValue, HeaderValue],
-    Iterable[Tuple[HeaderValue, HeaderValue]],
+    Iterable[tuple[HeaderValue, HeaderValue]],
 ]
 
 # RFC 9113 section 8.2.2: "An endpoint MUST NOT generate an HTTP/2 message
@@ -24,7 +25,9 @@ CONNECTION_SPECIFIC_HEADERS = frozenset(
 # them through would allow header injection on HTTP/1.1.
 _FORBIDDEN_VALUE_BYTES = (b"\r", b"\n", b"\x00")
 # RFC 9110 section 5.1: a field name is a token.
-_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN_CHARS = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
 
 
 def to_bytestring(value: HeaderValue) -> bytes:
@@ -76,11 +79,11 @@ def normalize_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def split_host_port(host: str, port: Optional[int], default_port: int) -> tuple[str, int]:
+def split_host_port(host: str, port: int | None, default_port: int) -> tuple[str, int]:
     """Split ``host`` that may carry ``:port`` ("example.com:8443", "[::1]:443")."""
     if not host:
         raise InvalidURLError("No host given")
-    parsed_port: Optional[int] = None
+    parsed_port: int | None = None
     if host.startswith("["):
         end = host.find("]")
         if end < 0:

@@ -11,7 +11,7 @@ import logging
 import select
 import socket
 import ssl
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import h11
 
@@ -40,11 +40,11 @@ class HTTP11Connection:
     def __init__(
         self,
         host: str,
-        port: Optional[int] = None,
-        secure: Optional[bool] = None,
-        ssl_context: Optional[ssl.SSLContext] = None,
-        proxy_host: Optional[str] = None,
-        proxy_port: Optional[int] = None,
+        port: int | None = None,
+        secure: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy_host: str | None = None,
+        proxy_port: int | None = None,
         proxy_headers: HeadersArg = None,
         timeout: TimeoutArg = None,
         **kwargs: Any,
@@ -54,24 +54,24 @@ class HTTP11Connection:
         self.authority = authority(self.host, self.port, self.secure)
         self.ssl_context = ssl_context
         self.timeout = TimeoutConfig.from_arg(timeout)
-        self.proxy: Optional[ProxyConfig] = None
+        self.proxy: ProxyConfig | None = None
         if proxy_host is not None:
             phost, pport = split_host_port(proxy_host, proxy_port, 8080)
             self.proxy = ProxyConfig(phost, pport, tuple(normalize_headers(proxy_headers)))
         #: The size of the buffer used for each read from the socket.
         self.network_buffer_size: int = int(kwargs.pop("network_buffer_size", 65536))
-        self._sock: Optional[socket.socket] = kwargs.pop("sock", None)
+        self._sock: socket.socket | None = kwargs.pop("sock", None)
         self._leftover: bytes = kwargs.pop("leftover", b"")
         if kwargs:
             raise TypeError(f"Unexpected arguments: {', '.join(sorted(kwargs))}")
         self._h11 = h11.Connection(our_role=h11.CLIENT)
         if self._leftover:
             self._h11.receive_data(self._leftover)
-        self._read_timeout: Optional[float] = self.timeout.read
+        self._read_timeout: float | None = self.timeout.read
         self._response_pending = False
         self._closed = False
         self._trailers: list[tuple[bytes, bytes]] = []
-        self._held_head: Optional[h11.Response] = None
+        self._held_head: h11.Response | None = None
 
     # -- connecting ---------------------------------------------------------
 
@@ -164,9 +164,8 @@ class HTTP11Connection:
         """Wait for the response headers (skipping 1xx) and return an HTTP11Response."""
         from .response import HTTP11Response
 
-        event, self._held_head = self._held_head, None
-        if event is None:
-            event = self._next_response_head()
+        held, self._held_head = self._held_head, None
+        event = held if held is not None else self._next_response_head()
         if not isinstance(event, h11.Response):
             raise HTTP11Error(f"The server switched protocols unasked ({event.status_code})")
         return HTTP11Response(event.status_code, event.reason.decode("latin-1"),
@@ -220,7 +219,7 @@ class HTTP11Connection:
                 raise ConnectionClosed("The server closed the connection without a response")
             return event
 
-    def _read_body_piece(self) -> Optional[bytes]:
+    def _read_body_piece(self) -> bytes | None:
         """Next piece of the body, or None at its end (used by HTTP11Response)."""
         event = self._next_event()
         if isinstance(event, h11.Data):
@@ -246,7 +245,7 @@ class HTTP11Connection:
 
     # -- socket -------------------------------------------------------------
 
-    def _write(self, data: Optional[bytes], deadline: Deadline) -> None:
+    def _write(self, data: bytes | None, deadline: Deadline) -> None:
         sock = self._sock
         if not data or sock is None:
             return

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..common.headers import HTTPHeaderMap
 from ..common.response import BaseResponse
@@ -28,9 +29,9 @@ class HTTP11Response(BaseResponse):
         super().__init__(code, reason, HTTPHeaderMap(headers))
         self._connection = connection
         #: The trailers, set once the body has been read (None before).
-        self.trailers: Optional[HTTPHeaderMap] = None
+        self.trailers: HTTPHeaderMap | None = None
 
-    def _next_piece(self) -> Optional[bytes]:
+    def _next_piece(self) -> bytes | None:
         piece = self._connection._read_body_piece()
         if piece is None and self._connection._trailers:
             self.trailers = HTTPHeaderMap(self._connection._trailers)

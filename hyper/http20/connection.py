@@ -20,13 +20,16 @@ Theory of operation
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
 import ssl
 import threading
 from collections import deque
-from typing import Any, Callable, Iterator, Optional, Type, Union
+from collections.abc import Iterator
+from functools import partial
+from typing import Any, Callable
 
 import h2.connection
 import h2.errors
@@ -35,7 +38,7 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import Frame
 
-from ..common.headers import HTTPHeaderMap
+from ..common.body import BodyArg, iter_body
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
 from ..common.transport import ProxyConfig, open_transport
 from ..common.util import (
@@ -49,8 +52,8 @@ from ..common.util import (
 from ..exceptions import (
     ConnectError,
     ConnectionClosed,
-    ConnectionError,
     HPACKDecodingError,
+    HTTP2ConnectionError,
     HyperError,
     LocalProtocolError,
     ReadTimeout,
@@ -59,7 +62,6 @@ from ..exceptions import (
     StreamResetError,
     WriteTimeout,
 )
-from ..common.body import BodyArg, iter_body
 from .h2glue import new_h2_connection
 from .streams import Headers, ResponseState, Stream, StreamInput
 from .window import DEFAULT_CONNECTION_WINDOW, BaseFlowControlManager, FlowControlManager
@@ -89,14 +91,14 @@ class HTTP20Connection:
     def __init__(
         self,
         host: str,
-        port: Optional[int] = None,
-        secure: Optional[bool] = None,
-        window_manager: Optional[Type[BaseFlowControlManager]] = None,
+        port: int | None = None,
+        secure: bool | None = None,
+        window_manager: type[BaseFlowControlManager] | None = None,
         enable_push: bool = False,
-        ssl_context: Optional[ssl.SSLContext] = None,
-        proxy_host: Optional[str] = None,
-        proxy_port: Optional[int] = None,
-        force_proto: Optional[str] = None,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy_host: str | None = None,
+        proxy_port: int | None = None,
+        force_proto: str | None = None,
         proxy_headers: HeadersArg = None,
         timeout: TimeoutArg = None,
         **kwargs: Any,
@@ -105,20 +107,20 @@ class HTTP20Connection:
         self.secure = secure if secure is not None else self.port == 443
         self.authority = authority(self.host, self.port, self.secure)
         self.scheme = "https" if self.secure else "http"
-        self.window_manager_class: Type[BaseFlowControlManager] = (
+        self.window_manager_class: type[BaseFlowControlManager] = (
             window_manager or FlowControlManager
         )
         self.enable_push = enable_push
         self.ssl_context = ssl_context
         self.force_proto = force_proto
         self.timeout = TimeoutConfig.from_arg(timeout)
-        self.proxy: Optional[ProxyConfig] = None
+        self.proxy: ProxyConfig | None = None
         if proxy_host is not None:
             phost, pport = split_host_port(proxy_host, proxy_port, 8080)
             self.proxy = ProxyConfig(phost, pport, tuple(normalize_headers(proxy_headers)))
         #: The size of the buffer used for each read from the socket.
         self.network_buffer_size: int = int(kwargs.pop("network_buffer_size", 65536))
-        self._given_sock: Optional[socket.socket] = kwargs.pop("sock", None)
+        self._given_sock: socket.socket | None = kwargs.pop("sock", None)
         if kwargs:
             raise TypeError(f"Unexpected arguments: {', '.join(sorted(kwargs))}")
 
@@ -126,21 +128,23 @@ class HTTP20Connection:
         self._cond = threading.Condition(self._lock)
         self._io_lock = threading.Lock()
         self._connect_lock = threading.Lock()
-        self._sock: Optional[socket.socket] = None
+        self._sock: socket.socket | None = None
         self._h2 = new_h2_connection(enable_push)
         self._streams: dict[int, Stream] = {}
         # Streams whose response nobody has asked for yet, oldest first.
         self._unclaimed: deque[int] = deque()
-        self._pending: dict[int, tuple[str, str, list[tuple[bytes, bytes]], Optional[float]]] = {}
-        self._last_put: Optional[int] = None
+        self._pending: dict[int, tuple[str, str, list[tuple[bytes, bytes]], float | None]] = {}
+        self._last_put: int | None = None
         self._next_stream_id = 1
         self._reading = False
         self._going_away = False
-        self._goaway_last_id: Optional[int] = None
-        self._failure: Optional[HyperError] = None
+        self._goaway_last_id: int | None = None
+        self._failure: HyperError | None = None
         self._closed = False
         self._conn_window = self.window_manager_class(DEFAULT_CONNECTION_WINDOW)
         self._pings: deque[bytes] = deque()
+        # Promised pushes by parent stream ID, kept after the parent is done.
+        self._pushes: dict[int, deque[Stream]] = {}
 
     # ------------------------------------------------------------------
     # Connecting
@@ -151,7 +155,7 @@ class HTTP20Connection:
         if self._sock is not None:
             return
         with self._connect_lock:
-            if self._sock is not None:
+            if self._connected():
                 return
             if self._closed:
                 raise ConnectionClosed("The connection has been closed")
@@ -176,6 +180,9 @@ class HTTP20Connection:
         if leftover:
             self._feed(leftover)
 
+    def _connected(self) -> bool:
+        return self._sock is not None
+
     def _context(self) -> ssl.SSLContext:
         if self.ssl_context is None:
             from ..tls import init_context
@@ -183,7 +190,7 @@ class HTTP20Connection:
             self.ssl_context = init_context()
         return self.ssl_context
 
-    def _check_alpn(self, alpn: Optional[str], sock: socket.socket) -> None:
+    def _check_alpn(self, alpn: str | None, sock: socket.socket) -> None:
         if not self.secure or self.force_proto is not None or alpn == "h2":
             return
         sock.close()
@@ -207,7 +214,7 @@ class HTTP20Connection:
         sock: socket.socket,
         leftover: bytes,
         request_headers: Headers,
-        read_timeout: Optional[float],
+        read_timeout: float | None,
     ) -> int:
         """Take over a socket after ``101 Switching Protocols``; return stream 1."""
         with self._lock:
@@ -242,13 +249,13 @@ class HTTP20Connection:
         ``timeout`` overrides the connection's timeout for this request.
         """
         config = TimeoutConfig.from_arg(timeout) if timeout is not None else self.timeout
-        stream_id = self.putrequest(method, url, timeout=config.read)
-        for name, value in normalize_headers(headers):
-            self.putheader(name, value, stream_id)
-        if isinstance(body, (bytes, str)) and not self._has_header(stream_id, b"content-length"):
-            self.putheader(b"content-length", str(len(to_bytestring(body))).encode(), stream_id)
-        self.endheaders(message_body=body, final=True, stream_id=stream_id)
-        return stream_id
+        queued = [(name.lower(), value) for name, value in normalize_headers(headers)]
+        if isinstance(body, (bytes, str)) and not any(n == b"content-length" for n, _ in queued):
+            queued.append((b"content-length", str(len(to_bytestring(body))).encode()))
+        stream_id = self._open_stream(method, url, queued, None, body is None, config.read)
+        if body is not None:
+            self._send_body(stream_id, iter_body(body), True, config.read)
+        return int(stream_id)
 
     def putrequest(self, method: str, selector: str, **kwargs: Any) -> int:
         """Start a request; headers are queued until :meth:`endheaders`.
@@ -262,13 +269,13 @@ class HTTP20Connection:
             self._next_stream_id += 2
             self._pending[stream_id] = (method, selector, [], read_timeout)
             self._last_put = stream_id
-        return stream_id
+        return int(stream_id)
 
     def putheader(
         self,
-        header: Union[str, bytes],
-        argument: Union[str, bytes],
-        stream_id: Optional[int] = None,
+        header: str | bytes,
+        argument: str | bytes,
+        stream_id: int | None = None,
         replace: bool = False,
     ) -> None:
         """Queue a header for a request started with :meth:`putrequest`.
@@ -289,43 +296,61 @@ class HTTP20Connection:
         self,
         message_body: BodyArg = None,
         final: bool = False,
-        stream_id: Optional[int] = None,
+        stream_id: int | None = None,
     ) -> None:
         """Send the queued headers, then ``message_body`` if given.
 
         With ``final`` (or a body) the request ends; otherwise more data
         follows through :meth:`send`.
         """
-        self.connect()
         with self._lock:
             sid = self._resolve_pending(stream_id)
             method, selector, queued, read_timeout = self._pending.pop(sid)
         end_now = final and message_body is None
-        headers = self._build_headers(method, selector, queued)
-        deadline = Deadline(read_timeout)
-        self._wait_for_capacity(sid, deadline)
-        with self._lock:
-            self._check_can_open(sid)
-            try:
-                self._h2.send_headers(sid, headers, end_stream=end_now)
-            except h2.exceptions.StreamIDTooLowError as exc:
-                raise LocalProtocolError(
-                    f"Stream {sid} must be sent before streams opened after it"
-                ) from exc
-            except h2.exceptions.TooManyStreamsError as exc:
-                raise StreamNotProcessedError(
-                    "The server's stream limit was reached", stream_id=sid
-                ) from exc
-            except h2.exceptions.ProtocolError as exc:
-                raise LocalProtocolError(f"Request cannot be sent: {exc}", stream_id=sid) from exc
-            stream = self._new_stream(sid, read_timeout, headers)
-            stream.request_complete = end_now
-            self._unclaimed.append(sid)
-        self._send_pending(deadline)
+        self._open_stream(method, selector, queued, sid, end_now, read_timeout)
         if message_body is not None:
             self._send_body(sid, iter_body(message_body), final, read_timeout)
 
-    def send(self, data: BodyArg, final: bool = False, stream_id: Optional[int] = None) -> None:
+    def _open_stream(
+        self,
+        method: str,
+        selector: str,
+        queued: Headers,
+        stream_id: int | None,
+        end_now: bool,
+        read_timeout: float | None,
+    ) -> int:
+        """Send a request's HEADERS; ``stream_id`` None allocates the next ID
+        under the same lock, so concurrent requests never send IDs out of order."""
+        self.connect()
+        headers = self._build_headers(method, selector, queued)
+        deadline = Deadline(read_timeout)
+        self._wait_for_capacity(deadline)
+        with self._lock:
+            if stream_id is None:
+                stream_id = self._next_stream_id
+                self._next_stream_id += 2
+            self._check_can_open(stream_id)
+            try:
+                self._h2.send_headers(stream_id, headers, end_stream=end_now)
+            except h2.exceptions.StreamIDTooLowError as exc:
+                raise LocalProtocolError(
+                    f"Stream {stream_id} must be sent before streams opened after it"
+                ) from exc
+            except h2.exceptions.TooManyStreamsError as exc:
+                raise StreamNotProcessedError(
+                    "The server's stream limit was reached", stream_id=stream_id
+                ) from exc
+            except h2.exceptions.ProtocolError as exc:
+                raise LocalProtocolError(
+                    f"Request cannot be sent: {exc}", stream_id=stream_id) from exc
+            stream = self._new_stream(stream_id, read_timeout, headers)
+            stream.request_complete = end_now
+            self._unclaimed.append(stream_id)
+        self._send_pending(deadline)
+        return int(stream_id)
+
+    def send(self, data: BodyArg, final: bool = False, stream_id: int | None = None) -> None:
         """Send (more of) a request body, within the server's flow-control window."""
         with self._lock:
             sid = stream_id if stream_id is not None else self._last_put
@@ -356,7 +381,7 @@ class HTTP20Connection:
         ]
 
     def _send_body(
-        self, stream_id: int, chunks: Iterator[bytes], final: bool, read_timeout: Optional[float]
+        self, stream_id: int, chunks: Iterator[bytes], final: bool, read_timeout: float | None
     ) -> None:
         """Send the body in frames as large as the window and frame size allow.
 
@@ -376,11 +401,11 @@ class HTTP20Connection:
             self._send_pending(Deadline(read_timeout))
 
     def _send_chunk(
-        self, stream_id: int, view: memoryview, last: bool, read_timeout: Optional[float]
+        self, stream_id: int, view: memoryview, last: bool, read_timeout: float | None
     ) -> None:
         while True:
             deadline = Deadline(read_timeout)
-            self._wait(lambda: self._send_window(stream_id) != 0 or not view, deadline,
+            self._wait(partial(self._can_send, stream_id, len(view)), deadline,
                        f"flow-control window on stream {stream_id}", WriteTimeout)
             with self._lock:
                 stream = self._live_stream_for_upload(stream_id)
@@ -401,6 +426,9 @@ class HTTP20Connection:
             if not view:
                 return
 
+    def _can_send(self, stream_id: int, size: int) -> bool:
+        return size == 0 or self._send_window(stream_id) != 0
+
     def _send_window(self, stream_id: int) -> int:
         """Bytes we may send now: -1 when the stream is gone (stop waiting)."""
         stream = self._streams.get(stream_id)
@@ -411,7 +439,7 @@ class HTTP20Connection:
         except h2.exceptions.StreamClosedError:
             return -1
 
-    def _live_stream_for_upload(self, stream_id: int) -> Optional[Stream]:
+    def _live_stream_for_upload(self, stream_id: int) -> Stream | None:
         """The stream, if it can still take data; raises if it failed."""
         self._raise_if_failed()
         stream = self._streams.get(stream_id)
@@ -427,17 +455,15 @@ class HTTP20Connection:
         return stream
 
     def _end_stream(self, stream: Stream) -> None:
-        try:
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
             self._h2.end_stream(stream.stream_id)
-        except h2.exceptions.StreamClosedError:
-            pass
         stream.request_complete = True
 
     # ------------------------------------------------------------------
     # Responses
     # ------------------------------------------------------------------
 
-    def get_response(self, stream_id: Optional[int] = None) -> Any:
+    def get_response(self, stream_id: int | None = None) -> Any:
         """The response to ``stream_id`` (default: the oldest unclaimed one).
 
         Waits for the response headers, at most the read timeout. Thread-safe.
@@ -467,7 +493,7 @@ class HTTP20Connection:
             raise stream.error
         return HTTP20Response(stream.headers, self, stream)
 
-    def get_pushes(self, stream_id: Optional[int] = None, capture_all: bool = False) -> Iterator[Any]:
+    def get_pushes(self, stream_id: int | None = None, capture_all: bool = False) -> Iterator[Any]:
         """Yield the pushes promised so far (on ``stream_id``, or on any stream).
 
         With ``capture_all``, keep waiting for more until the original
@@ -477,22 +503,24 @@ class HTTP20Connection:
 
         while True:
             with self._lock:
-                parents = [self._streams[stream_id]] if stream_id in self._streams else (
-                    [] if stream_id is not None else list(self._streams.values()))
-                ready = [s.pushes.popleft() for s in parents for _ in range(len(s.pushes))]
+                parent_ids = [stream_id] if stream_id is not None else list(self._pushes)
+                ready = [self._pushes[p].popleft() for p in parent_ids
+                         for _ in range(len(self._pushes.get(p, ())))]
+                live = [self._streams[p] for p in parent_ids if p in self._streams]
                 done = not capture_all or all(
-                    p.state in (ResponseState.COMPLETE, ResponseState.FAILED) for p in parents)
+                    p.state in (ResponseState.COMPLETE, ResponseState.FAILED) for p in live)
             for pushed in ready:
                 yield HTTP20Push(pushed.request_headers, self, pushed)
             if done:
                 return
-            parent_list = parents
-            self._wait(lambda: any(p.pushes or p.state in (ResponseState.COMPLETE,
-                                                             ResponseState.FAILED)
-                                   for p in parent_list),
+            self._wait(partial(self._push_or_done, parent_ids, live),
                        Deadline(self.timeout.read), "pushes")
 
-    def _read_data(self, stream: Stream) -> Optional[bytes]:
+    def _push_or_done(self, parent_ids: list[int], live: list[Stream]) -> bool:
+        return any(self._pushes.get(p) for p in parent_ids) or all(
+            s.state in (ResponseState.COMPLETE, ResponseState.FAILED) for s in live)
+
+    def _read_data(self, stream: Stream) -> bytes | None:
         """The next piece of ``stream``'s body, or None at its end.
 
         Consuming data credits the stream's flow-control window.
@@ -509,10 +537,8 @@ class HTTP20Connection:
             payload, flow_length = stream.data.popleft()
             increment = stream.window._handle_frame(flow_length)
             if increment and stream.state is ResponseState.RECEIVING_BODY:
-                try:
+                with contextlib.suppress(h2.exceptions.ProtocolError):
                     self._h2.increment_flow_control_window(increment, stream.stream_id)
-                except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-                    pass
         if increment:
             self._send_pending(Deadline(stream.read_timeout))
         return payload
@@ -610,7 +636,7 @@ class HTTP20Connection:
             self._h2.ping(opaque_data)
         self._send_pending(Deadline(self.timeout.read))
 
-    def close(self, error_code: Optional[int] = None) -> None:
+    def close(self, error_code: int | None = None) -> None:
         """Close the connection: GOAWAY, then the socket. Thread-safe.
 
         Responses not yet read fail with ConnectionClosed.
@@ -625,10 +651,8 @@ class HTTP20Connection:
                 stream.fail(error)
             data = b""
             if sock is not None and self._failure is None:
-                try:
+                with contextlib.suppress(h2.exceptions.ProtocolError):
                     self._h2.close_connection(error_code or 0)
-                except h2.exceptions.ProtocolError:
-                    pass
                 data = self._h2.data_to_send()
             self._cond.notify_all()
         if sock is None:
@@ -756,18 +780,18 @@ class HTTP20Connection:
             handler(self, event)
 
     def _on_response(self, event: h2.events.ResponseReceived) -> None:
-        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        stream = self._streams.get(event.stream_id)
         if stream is not None:
-            stream.headers = list(event.headers or [])  # type: ignore[arg-type]
+            stream.headers = list(event.headers or [])
             stream.apply(StreamInput.HEADERS)
             for name, value in stream.headers:
                 if name == b"content-length" and value.isdigit():
                     stream.window.document_size = int(value)
 
     def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
-        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        stream = self._streams.get(event.stream_id)
         if stream is not None:
-            stream.trailers = list(event.headers or [])  # type: ignore[arg-type]
+            stream.trailers = list(event.headers or [])
             stream.apply(StreamInput.TRAILERS)
 
     def _on_data(self, event: h2.events.DataReceived) -> None:
@@ -775,19 +799,19 @@ class HTTP20Connection:
         increment = self._conn_window._handle_frame(length)
         if increment:
             self._h2.increment_flow_control_window(increment)
-        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        stream = self._streams.get(event.stream_id)
         if stream is None:
             return
         stream.data.append((bytes(event.data or b""), length))
         stream.apply(StreamInput.DATA)
 
     def _on_end(self, event: h2.events.StreamEnded) -> None:
-        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        stream = self._streams.get(event.stream_id)
         if stream is not None:
             stream.apply(StreamInput.END)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:
-        stream = self._streams.get(event.stream_id)  # type: ignore[arg-type]
+        stream = self._streams.get(event.stream_id)
         if stream is None:
             return
         code = int(event.error_code or 0)
@@ -808,7 +832,7 @@ class HTTP20Connection:
 
     def _on_push(self, event: h2.events.PushedStreamReceived) -> None:
         pushed_id = int(event.pushed_stream_id or 0)
-        parent = self._streams.get(event.parent_stream_id)  # type: ignore[arg-type]
+        parent = self._streams.get(int(event.parent_stream_id or 0))
         headers = list(event.headers or [])
         if parent is None or not self._authoritative(headers):
             # RFC 9113 section 8.4: a client "MUST treat a PUSH_PROMISE for
@@ -818,9 +842,9 @@ class HTTP20Connection:
             self._h2.reset_stream(pushed_id, _ERROR_CODES.PROTOCOL_ERROR
                                   if parent is not None else _ERROR_CODES.CANCEL)
             return
-        stream = self._new_stream(pushed_id, parent.read_timeout, headers)  # type: ignore[arg-type]
+        stream = self._new_stream(pushed_id, parent.read_timeout, headers)
         stream.request_complete = True
-        parent.pushes.append(stream)
+        self._pushes.setdefault(parent.stream_id, deque()).append(stream)
 
     def _authoritative(self, headers: list[tuple[bytes, bytes]]) -> bool:
         values = dict(headers)
@@ -848,7 +872,7 @@ class HTTP20Connection:
                 ))
         if code != _ERROR_CODES.NO_ERROR:
             extra = event.additional_data or b""
-            self._fail_locked(ConnectionError(
+            self._fail_locked(HTTP2ConnectionError(
                 f"The server ended the connection with {_code(code)}"
                 + (f": {extra.decode('utf-8', 'replace')}" if extra else ""),
                 error_code=code,
@@ -861,7 +885,7 @@ class HTTP20Connection:
     # Internals
     # ------------------------------------------------------------------
 
-    def _new_stream(self, stream_id: int, read_timeout: Optional[float],
+    def _new_stream(self, stream_id: int, read_timeout: float | None,
                     request_headers: Headers) -> Stream:
         initial = self._h2.local_settings.initial_window_size
         stream = Stream(stream_id, self.window_manager_class(initial), read_timeout,
@@ -869,19 +893,15 @@ class HTTP20Connection:
         self._streams[stream_id] = stream
         return stream
 
-    def _pending_for(self, stream_id: Optional[int]) -> list[tuple[bytes, bytes]]:
+    def _pending_for(self, stream_id: int | None) -> list[tuple[bytes, bytes]]:
         sid = self._resolve_pending(stream_id)
         return self._pending[sid][2]
 
-    def _resolve_pending(self, stream_id: Optional[int]) -> int:
+    def _resolve_pending(self, stream_id: int | None) -> int:
         sid = stream_id if stream_id is not None else self._last_put
         if sid is None or sid not in self._pending:
             raise LocalProtocolError(f"No request started with putrequest() on stream {sid}")
         return sid
-
-    def _has_header(self, stream_id: int, name: bytes) -> bool:
-        with self._lock:
-            return any(n == name for n, _ in self._pending_for(stream_id))
 
     def _check_can_open(self, stream_id: int) -> None:
         self._raise_if_failed()
@@ -891,7 +911,7 @@ class HTTP20Connection:
                 stream_id=stream_id,
             )
 
-    def _wait_for_capacity(self, stream_id: int, deadline: Deadline) -> None:
+    def _wait_for_capacity(self, deadline: Deadline) -> None:
         """Wait until the server's MAX_CONCURRENT_STREAMS allows one more stream."""
 
         def room() -> bool:
@@ -900,7 +920,7 @@ class HTTP20Connection:
             limit = self._h2.remote_settings.max_concurrent_streams
             return self._h2.open_outbound_streams < limit
 
-        self._wait(room, deadline, f"a free stream slot for stream {stream_id}", WriteTimeout)
+        self._wait(room, deadline, "a free stream slot", WriteTimeout)
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
@@ -979,7 +999,9 @@ def _translate_protocol_error(exc: h2.exceptions.ProtocolError) -> HyperError:
         error: HyperError = HPACKDecodingError(
             f"The server's headers could not be decoded: {exc}", error_code=code)
     else:
-        error = ConnectionError(f"The server broke the HTTP/2 protocol: {exc}", error_code=code)
+        error = HTTP2ConnectionError(
+            f"The server broke the HTTP/2 protocol: {exc}", error_code=code
+        )
     error.__cause__ = exc
     return error
 
@@ -989,7 +1011,7 @@ def _log_frames(data: bytes) -> None:
     while len(view) >= 9:
         try:
             frame, length = Frame.parse_frame_header(view[:9])
-        except Exception:  # noqa: BLE001 - logging must never break sending
+        except Exception:
             return
         if len(view) < 9 + length:
             return

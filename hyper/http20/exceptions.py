@@ -7,7 +7,7 @@ that ``from hyper.http20.exceptions import ConnectionError`` keeps working.
 from __future__ import annotations
 
 from ..exceptions import (
-    ConnectionError,
+    ConnectionError,  # noqa: A004 - hyper 0.7's documented name
     HPACKDecodingError,
     HPACKEncodingError,
     HTTP2ConnectionError,

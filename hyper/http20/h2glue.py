@@ -48,8 +48,11 @@ _AFTER_GOAWAY = (
 MAX_HEADER_LIST_SIZE = 256 * 1024
 
 
-class _FrameLogger:
+class _FrameLogger(h2.config.DummyLogger):
     """h2's logger interface, sending h2's frame traces to the ``hyper`` logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
 
     def debug(self, fmtstr: str, *args: Any) -> None:
         log.debug(fmtstr, *args)
@@ -83,5 +86,5 @@ def new_h2_connection(enable_push: bool) -> h2.connection.H2Connection:
     table = dict(machine._transitions)
     for frame_input in _AFTER_GOAWAY:
         table.setdefault((ConnectionState.CLOSED, frame_input), (None, ConnectionState.CLOSED))
-    machine._transitions = table  # type: ignore[misc]
+    machine._transitions = table
     return conn

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from ..common.headers import HTTPHeaderMap
 from ..common.response import BaseResponse
@@ -40,14 +40,14 @@ class HTTP20Response(BaseResponse):
         super().__init__(int(status), "", regular)
         self._connection = connection
         self._stream = stream
-        self._trailers: Optional[HTTPHeaderMap] = None
+        self._trailers: HTTPHeaderMap | None = None
 
     @property
     def stream_id(self) -> int:
         return self._stream.stream_id
 
     @property
-    def trailers(self) -> Optional[HTTPHeaderMap]:
+    def trailers(self) -> HTTPHeaderMap | None:
         """The trailers, if any. Reading them reads (and buffers) the whole body."""
         if self._trailers is None:
             if not self._body_done and not self._closed:
@@ -56,7 +56,7 @@ class HTTP20Response(BaseResponse):
                 self._trailers = HTTPHeaderMap(self._stream.trailers)
         return self._trailers
 
-    def _next_piece(self) -> Optional[bytes]:
+    def _next_piece(self) -> bytes | None:
         return self._connection._read_data(self._stream)
 
     def _abandon(self) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Optional
 
 from ..exceptions import HyperError, RemoteProtocolError
 from .window import BaseFlowControlManager
@@ -63,7 +62,7 @@ class Stream:
         self,
         stream_id: int,
         window: BaseFlowControlManager,
-        read_timeout: Optional[float],
+        read_timeout: float | None,
         request_headers: Headers,
     ) -> None:
         self.stream_id = stream_id
@@ -71,13 +70,11 @@ class Stream:
         self.window = window
         self.read_timeout = read_timeout
         self.request_headers = request_headers
-        self.headers: Optional[Headers] = None
-        self.trailers: Optional[Headers] = None
+        self.headers: Headers | None = None
+        self.trailers: Headers | None = None
         # (payload, flow-controlled length) pairs not yet consumed.
         self.data: deque[tuple[bytes, int]] = deque()
-        self.error: Optional[HyperError] = None
-        # Pushed streams promised on this stream, not yet handed out.
-        self.pushes: deque[Stream] = deque()
+        self.error: HyperError | None = None
         self.response_taken = False
         # Our side of the stream: True once END_STREAM was sent.
         self.request_complete = False

@@ -22,8 +22,6 @@ padding), and ``window_size`` has not been decremented yet when
 
 from __future__ import annotations
 
-from typing import Optional
-
 # RFC 9113 section 6.9.1: "The flow-control window can't exceed 2^31-1 octets."
 MAX_WINDOW_SIZE = 2**31 - 1
 
@@ -41,7 +39,7 @@ class BaseFlowControlManager:
     :meth:`blocked`). They must not change the attributes set here.
     """
 
-    def __init__(self, initial_window_size: int, document_size: Optional[int] = None) -> None:
+    def __init__(self, initial_window_size: int, document_size: int | None = None) -> None:
         #: The initial size of the window in bytes, set at creation time.
         self.initial_window_size = initial_window_size
         #: The current size of the window (the server's remaining credit).
