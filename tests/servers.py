@@ -758,7 +758,7 @@ class _H1Exchange:
 def run_h1(settings: dict[str, Any]) -> None:
     import threading
 
-    AsgiH1Handler.app = _load_app()
+    AsgiH1Handler.app = staticmethod(_load_app())
     servers = []
     for fd in settings["fds"]:
         sock = socket.socket(fileno=fd)
