@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional
 
 from .options import add_options
 
@@ -42,7 +41,7 @@ def _disabled(reason: str) -> None:
     warn(f"{reason}; HTTPie runs without --http2")
 
 
-def _httpie_parser() -> Optional[argparse.ArgumentParser]:
+def _httpie_parser() -> argparse.ArgumentParser | None:
     try:
         from httpie.cli import definition  # type: ignore[import-untyped]
     except ImportError as exc:
@@ -76,7 +75,7 @@ def is_attached() -> bool:
     return _State.attached
 
 
-def parsed_args() -> Optional[argparse.Namespace]:
+def parsed_args() -> argparse.Namespace | None:
     """HTTPie's parsed arguments of the current run, or None (after one warning)."""
     parser = _httpie_parser()
     args = getattr(parser, "args", None)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import enum
 from collections.abc import Mapping
-from typing import Optional
 
 __all__ = [
     "DEST",
@@ -109,7 +108,7 @@ class EnvValueError(ValueError):
     """``HTTPIE_HTTP2`` holds a value that is neither on nor off."""
 
 
-def mode_from(args: Optional[argparse.Namespace], environ: Mapping[str, str]) -> Mode:
+def mode_from(args: argparse.Namespace | None, environ: Mapping[str, str]) -> Mode:
     """The mode for this run: the command line first, then ``HTTPIE_HTTP2``.
 
     :raises EnvValueError: the command line chose nothing and the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ssl
-from typing import Any, Optional
+from typing import Any
 
 from .options import Mode
 
@@ -20,7 +20,7 @@ __all__ = ["AdapterSettings", "adapter_settings", "tls_version"]
 
 # HTTPie's --ssl choices (httpie/ssl_.py) and the TLS version each pins.
 # "ssl2.3" is OpenSSL's old name for "any version": no pin.
-_TLS_VERSIONS: dict[str, Optional[ssl.TLSVersion]] = {
+_TLS_VERSIONS: dict[str, ssl.TLSVersion | None] = {
     "ssl2.3": None,
     "ssl3": ssl.TLSVersion.SSLv3,
     "tls1": ssl.TLSVersion.TLSv1,
@@ -35,14 +35,14 @@ class AdapterSettings:
     """Keyword arguments for ``hyper.contrib.HTTP20Adapter`` (see :meth:`kwargs`)."""
 
     h2c: str
-    ssl_version: Optional[ssl.TLSVersion] = None
-    ciphers: Optional[str] = None
+    ssl_version: ssl.TLSVersion | None = None
+    ciphers: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {"h2c": self.h2c, "ssl_version": self.ssl_version, "ciphers": self.ciphers}
 
 
-def tls_version(choice: Optional[str]) -> Optional[ssl.TLSVersion]:
+def tls_version(choice: str | None) -> ssl.TLSVersion | None:
     """The TLS version HTTPie's ``--ssl=CHOICE`` asks for (None: no pin).
 
     :raises ValueError: HTTPie offered a choice this plugin does not know.
@@ -55,7 +55,9 @@ def tls_version(choice: Optional[str]) -> Optional[ssl.TLSVersion]:
         raise ValueError(f"unknown --ssl choice {choice!r}") from None
 
 
-def adapter_settings(scheme: str, mode: Mode, args: Optional[argparse.Namespace]) -> AdapterSettings:
+def adapter_settings(
+    scheme: str, mode: Mode, args: argparse.Namespace | None
+) -> AdapterSettings:
     """The adapter for ``scheme`` ("http" or "https") in ``mode`` (not OFF)."""
     if scheme == "http":
         # RFC 9113 section 3.3 (prior knowledge) or RFC 7540 section 3.2

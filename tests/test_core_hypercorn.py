@@ -10,7 +10,7 @@ import socket
 import ssl
 import threading
 import zlib
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -252,7 +252,7 @@ def test_pushes_are_off_by_default(h2_server: Any, ssl_context: ssl.SSLContext) 
 
 
 class RecordingManager(FlowControlManager):
-    instances: list[RecordingManager] = []
+    instances: ClassVar[list[RecordingManager]] = []
 
     def __init__(self, initial_window_size: int, document_size: int | None = None) -> None:
         super().__init__(initial_window_size, document_size)
@@ -353,7 +353,7 @@ def test_many_threads_share_one_connection(h2_server: Any, ssl_context: ssl.SSLC
                 resp = conn.get_response(conn.request("GET", f"/token/{token}"))
                 if resp.read() != token.encode():
                     mismatches.append(token)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
@@ -370,9 +370,11 @@ def test_many_threads_share_one_connection(h2_server: Any, ssl_context: ssl.SSLC
 def test_debug_logging_shows_frames(
     h2c_server: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="hyper"):
-        with HTTP20Connection(h2c_server.host, h2c_server.port, secure=False, timeout=5) as conn:
-            conn.get_response(conn.request("GET", "/token/x")).read()
+    # The level must be set before the connection exists: h2's frame tracing
+    # is only wired in when DEBUG is on (it formats every frame eagerly).
+    caplog.set_level(logging.DEBUG, logger="hyper")
+    with HTTP20Connection(h2c_server.host, h2c_server.port, secure=False, timeout=5) as conn:
+        conn.get_response(conn.request("GET", "/token/x")).read()
     text = caplog.text
     assert "Sent frame: HeadersFrame" in text
     assert "Received frame: HeadersFrame" in text or "Received frame: DataFrame" in text

@@ -153,8 +153,8 @@ def test_proxy_authorization(tinyproxy_auth_server: Any, h2_server: Any,
     from hyper.exceptions import ProxyError
 
     proxy = tinyproxy_auth_server
-    kwargs = dict(secure=True, ssl_context=ssl_context, proxy_host=proxy.host,
-                  proxy_port=proxy.port, timeout=15)
+    kwargs = {"secure": True, "ssl_context": ssl_context, "proxy_host": proxy.host,
+                  "proxy_port": proxy.port, "timeout": 15}
     with pytest.raises(ProxyError) as info:
         HTTPConnection(h2_server.host, h2_server.port, **kwargs).request("GET", "/")
     assert info.value.error_code == 407
