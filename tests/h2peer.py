@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional, TypeVar, Union
+from typing import Any, Optional, TypeVar, Union
 
 import hpack
 from h2.errors import ErrorCodes
@@ -817,3 +817,67 @@ def server_tls_context(cert_path: str, key_path: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+# -- glue for hyper's tests -----------------------------------------------------------
+
+
+class Harness:
+    """Peers and hyper clients of one test; :meth:`finish` closes the clients
+    and joins the peers, re-raising their failures."""
+
+    def __init__(self, feed: Union[Feed, str]) -> None:
+        self.feed = Feed(feed)
+        self.peers: list[ScriptedPeer] = []
+        self.clients: list[Any] = []
+        self._finished = False
+
+    def start(self, script: Sequence[Step], **kwargs: object) -> ScriptedPeer:
+        peer = ScriptedPeer(script, feed=self.feed, **kwargs)  # type: ignore[arg-type]
+        self.peers.append(peer)
+        return peer.start()
+
+    def client(self, peer: ScriptedPeer, **kwargs: Any) -> Any:
+        """``hyper.HTTP20Connection`` to ``peer``: h2c with prior knowledge, 5 s timeout."""
+        from hyper import HTTP20Connection
+
+        kwargs.setdefault("timeout", 5)
+        return self.track(HTTP20Connection("127.0.0.1", peer.port, secure=False, **kwargs))
+
+    def track(self, conn: T) -> T:
+        self.clients.append(conn)
+        return conn
+
+    def finish(self) -> None:
+        self._finished = True
+        for conn in self.clients:
+            conn.close()
+        for peer in self.peers:
+            peer.join()
+
+    def teardown(self) -> None:
+        """After a test that failed before :meth:`finish`: end everything and
+        show (not raise) what the peers saw, next to the test's own failure."""
+        if self._finished:
+            return
+        for conn in self.clients:
+            try:
+                conn.close()
+            except Exception as exc:
+                print(f"closing the client raised {exc!r}")
+        for peer in self.peers:
+            peer.join(timeout=10, raise_error=False)
+            if peer.error is not None:
+                print(f"peer on port {peer.port} failed after step {peer.steps_done}: {peer.error!r}")
+            print(f"peer on port {peer.port} received: {peer.frames!r}")
+
+
+def hget(headers: object, name: str) -> Optional[bytes]:
+    """The single value of ``name`` in a hyper header map (None when absent)."""
+    values = headers.get(name)
+    if not values:
+        return None
+    assert len(values) == 1, f"{name} has several values: {values!r}"
+    value = values[0]
+    assert isinstance(value, bytes)
+    return value
