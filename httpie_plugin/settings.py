@@ -55,9 +55,7 @@ def tls_version(choice: str | None) -> ssl.TLSVersion | None:
         raise ValueError(f"unknown --ssl choice {choice!r}") from None
 
 
-def adapter_settings(
-    scheme: str, mode: Mode, args: argparse.Namespace | None
-) -> AdapterSettings:
+def adapter_settings(scheme: str, mode: Mode, args: argparse.Namespace | None) -> AdapterSettings:
     """The adapter for ``scheme`` ("http" or "https") in ``mode`` (not OFF)."""
     if scheme == "http":
         # RFC 9113 section 3.3 (prior knowledge) or RFC 7540 section 3.2

@@ -771,8 +771,24 @@ def run_h1(settings: dict[str, Any]) -> None:
     servers[0].serve_forever()
 
 
+def exit_with_parent(interval: float = 1.0) -> None:
+    """Exit when the test run that started us is gone (e.g. killed), so no
+    orphaned server outlives it."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str]) -> None:
     kind, settings = argv[1], json.loads(argv[2])
+    exit_with_parent()
     with contextlib.suppress(KeyboardInterrupt):
         if kind == "hypercorn":
             run_hypercorn(settings)

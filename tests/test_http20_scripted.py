@@ -450,7 +450,10 @@ def test_push_from_another_authority_is_refused(h: Harness) -> None:
                 _promise("r", 4, "/good.js"),
                 respond("r", b"main"),
             ),
-            expect_rst(2, [ErrorCodes.REFUSED_STREAM, ErrorCodes.CANCEL]),
+            # RFC 9113 section 8.4: "A client MUST treat a PUSH_PROMISE for
+            # which the server is not authoritative as a stream error ... of
+            # type PROTOCOL_ERROR"; REFUSED_STREAM or CANCEL also end it.
+            expect_rst(2, [ErrorCodes.PROTOCOL_ERROR, ErrorCodes.REFUSED_STREAM, ErrorCodes.CANCEL]),
             respond(4, b"good"),
         ]
     )

@@ -528,6 +528,14 @@ def test_start_nginx_keepalive_requests_sends_goaway(
         assert frames.index(goaway) < max(i for i, f in enumerate(frames) if f.stream_id == 3)
 
 
+def test_start_nginx_max_concurrent_streams(start_nginx: NginxFactory, certs: Certs) -> None:
+    server = start_nginx("http2_max_concurrent_streams 2;")
+    with h2_over_tls(server, certs) as probe:
+        probe.get("/small.txt")
+        assert probe.remote_settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == 2
+    assert start_nginx.started == [server.backend, server]
+
+
 def read_frames(
     sock: socket.socket, until: Callable[[hyperframe.frame.Frame], bool]
 ) -> list[hyperframe.frame.Frame]:

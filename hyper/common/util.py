@@ -64,10 +64,11 @@ def normalize_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
     """
     if headers is None:
         return []
-    if isinstance(headers, Mapping):
-        pairs: Iterable[tuple[HeaderValue, HeaderValue]] = headers.items()
-    elif hasattr(headers, "iter_raw"):
-        pairs = headers.iter_raw()
+    if hasattr(headers, "iter_raw"):
+        # An HTTPHeaderMap: keep every field line, in its original case.
+        pairs: Iterable[tuple[HeaderValue, HeaderValue]] = headers.iter_raw()
+    elif isinstance(headers, Mapping):
+        pairs = headers.items()
     else:
         pairs = headers
     out = []

@@ -1,0 +1,515 @@
+"""The ``hyper`` command: one HTTP/2 request from the command line.
+
+    hyper [-h] [--version] [--debug] [-v] [--ca-cert PATH] [--insecure]
+          [--timeout SECONDS] [--h2c MODE] [--ignore-stdin]
+          [METHOD] URL [REQUEST_ITEM ...]
+
+Request items (hyper 0.7's syntax): ``Name:value`` sets a header,
+``name==value`` adds a query parameter, ``name=value`` a JSON field, and
+``-`` sends standard input as the body. The separator that comes first in
+the item wins, so ``X-Expr:a=b`` is a header and ``q==a:b`` a parameter.
+
+https:// URLs negotiate HTTP/2 by ALPN and fall back to HTTP/1.1; http://
+URLs speak h2c with prior knowledge (RFC 9113 section 3.3) unless ``--h2c``
+says otherwise. See ``docs/cli.md`` for exit statuses and examples.
+
+Only the core is used here: ``hyper.HTTPConnection`` and ``hyper.tls``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import http
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import IO
+from urllib.parse import SplitResult, urlencode, urlsplit
+
+from . import __version__
+from .common.connection import HTTPConnection
+from .exceptions import (
+    ConnectError,
+    HyperError,
+    LocalProtocolError,
+    ProxyError,
+    RemoteProtocolError,
+    Timeout,
+    TLSError,
+)
+from .tls import create_context
+
+__all__ = ["ExitStatus", "main"]
+
+log = logging.getLogger("hyper")
+
+#: Seconds to wait for the connection and then for each read, by default.
+DEFAULT_TIMEOUT = 30.0
+_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+class ExitStatus(enum.IntEnum):
+    """The exit statuses, chosen to match HTTPie's (``http --check-status``)."""
+
+    SUCCESS = 0
+    #: Bad usage, or the exchange failed: connection, TLS, proxy, protocol.
+    ERROR = 1
+    TIMEOUT = 2
+    HTTP_4XX = 4
+    HTTP_5XX = 5
+    INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """The command line cannot be turned into a request."""
+
+
+# ---------------------------------------------------------------------------
+# The command line
+
+
+_DESCRIPTION = """\
+Send one HTTP request with hyper and print the response body (JSON is
+pretty-printed). https:// URLs use HTTP/2 when the server agrees by ALPN,
+else HTTP/1.1; http:// URLs speak HTTP/2 directly (h2c prior knowledge).
+"""
+
+_EPILOG = """\
+request items:
+  Name:value    a request header
+  name==value   a query string parameter
+  name=value    a field of a JSON object sent as the body (POST by default)
+  -             send standard input as the body (POST by default)
+
+Standard input is also sent when it is not a terminal and there are no
+fields (unless --ignore-stdin). Exit status: 0 success, 1 error (usage,
+connection, TLS, protocol), 2 timeout, 4 HTTP 4xx, 5 HTTP 5xx.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyper",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hyper {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="log every frame and connection event to stderr"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the negotiated protocol, the request and response headers on stderr",
+    )
+    parser.add_argument(
+        "--ca-cert",
+        metavar="PATH",
+        help="trust the CA certificates in this PEM file or directory instead of certifi's",
+    )
+    parser.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's certificate or host name",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"limit for connecting and for each wait on the server (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--h2c",
+        choices=("prior-knowledge", "upgrade", "off"),
+        default="prior-knowledge",
+        help="for http:// URLs: HTTP/2 at once (default), after an Upgrade, or HTTP/1.1",
+    )
+    parser.add_argument(
+        "--ignore-stdin", action="store_true", help="never read a body from standard input"
+    )
+    parser.add_argument("method", metavar="METHOD", nargs="?", help="GET, or POST with a body")
+    parser.add_argument("url", metavar="URL", help="http:// or https:// (the default scheme)")
+    parser.add_argument("items", metavar="REQUEST_ITEM", nargs="*", help="see below")
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than zero: {text!r}")
+    return value
+
+
+def _is_method(text: str) -> bool:
+    return bool(text) and _METHOD_CHARS.issuperset(text)
+
+
+def _fix_positionals(args: argparse.Namespace) -> None:
+    """With METHOD left out, argparse puts the URL in METHOD: shift back."""
+    if args.method is not None and not _is_method(args.method):
+        args.items.insert(0, args.url)
+        args.url = args.method
+        args.method = None
+
+
+# ---------------------------------------------------------------------------
+# Request items
+
+
+class ItemKind(enum.Enum):
+    HEADER = ":"
+    QUERY = "=="
+    FIELD = "="
+
+
+def parse_item(text: str) -> tuple[ItemKind, str, str]:
+    """Split ``Name:value``, ``name==value`` or ``name=value``.
+
+    The earliest separator wins; at the same position ``==`` beats ``=``.
+    """
+    found: list[tuple[int, int, ItemKind]] = []
+    for kind in ItemKind:
+        index = text.find(kind.value)
+        if index > 0:
+            found.append((index, -len(kind.value), kind))
+    if not found:
+        raise UsageError(
+            f"{text!r} is not a request item (Name:value, name==value, name=value or -)"
+        )
+    index, negative_length, kind = min(found)
+    return kind, text[:index], text[index - negative_length :]
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    url: SplitResult
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+
+    @property
+    def secure(self) -> bool:
+        return self.url.scheme == "https"
+
+
+def _split_url(text: str) -> SplitResult:
+    if "://" not in text:
+        text = "https://" + text
+    url = urlsplit(text)
+    if url.scheme not in ("http", "https"):
+        raise UsageError(f"unsupported URL scheme {url.scheme!r} (use http:// or https://)")
+    if not url.hostname:
+        raise UsageError(f"no host in URL {text!r}")
+    try:
+        url.port  # noqa: B018 - urlsplit checks the port lazily
+    except ValueError as exc:
+        raise UsageError(f"bad port in URL {text!r}: {exc}") from None
+    return url
+
+
+def build_request(args: argparse.Namespace, stdin: IO[bytes] | None) -> Request:
+    url = _split_url(args.url)
+    headers: list[tuple[str, str]] = []
+    params: list[tuple[str, str]] = []
+    fields: dict[str, str] = {}
+    body_from_stdin = False
+    for item in args.items:
+        if item == "-":
+            body_from_stdin = True
+            continue
+        kind, name, value = parse_item(item)
+        if kind is ItemKind.HEADER:
+            headers.append((name, value))
+        elif kind is ItemKind.QUERY:
+            params.append((name, value))
+        else:
+            fields[name] = value
+    if body_from_stdin and fields:
+        raise UsageError("give either JSON fields or '-' (standard input), not both")
+    body: bytes | None = None
+    if fields:
+        body = json.dumps(fields).encode("utf-8")
+        _set_default(headers, "content-type", "application/json; charset=utf-8")
+    elif body_from_stdin or (not args.ignore_stdin and _is_piped(stdin)):
+        body = _read_stdin(stdin) or None
+    _set_default(headers, "user-agent", f"hyper/{__version__}")
+    method = args.method.upper() if args.method else ("POST" if body is not None else "GET")
+    return Request(method, url, _target(url, params), headers, body)
+
+
+def _set_default(headers: list[tuple[str, str]], name: str, value: str) -> None:
+    if all(existing.lower() != name for existing, _ in headers):
+        headers.append((name, value))
+
+
+def _is_piped(stdin: IO[bytes] | None) -> bool:
+    if stdin is None or stdin.closed:
+        return False
+    try:
+        return not stdin.isatty()
+    except ValueError:
+        return False
+
+
+def _read_stdin(stdin: IO[bytes] | None) -> bytes:
+    if stdin is None or stdin.closed:
+        raise UsageError("standard input is closed, so '-' has nothing to send")
+    return stdin.read()
+
+
+def _target(url: SplitResult, params: list[tuple[str, str]]) -> str:
+    """Path and query: the fragment is never sent (RFC 9110 section 7.1)."""
+    query = url.query
+    if params:
+        query = f"{query}&{urlencode(params)}" if query else urlencode(params)
+    path = url.path or "/"
+    return f"{path}?{query}" if query else path
+
+
+# ---------------------------------------------------------------------------
+# Sending
+
+
+def _connection(request: Request, args: argparse.Namespace) -> HTTPConnection:
+    context = None
+    if request.secure:
+        verify: bool | str = False if args.insecure else (args.ca_cert or True)
+        context = create_context(verify=verify)
+    default_port = 443 if request.secure else 80
+    return HTTPConnection(
+        request.url.hostname or "",
+        request.url.port or default_port,
+        secure=request.secure,
+        ssl_context=context,
+        timeout=args.timeout,
+        h2c=args.h2c,
+    )
+
+
+@dataclasses.dataclass
+class Outcome:
+    status: int
+    reason: str
+    protocol: str
+    headers: list[tuple[str, str]]
+    content_type: str
+    body: bytes
+
+
+def send(request: Request, args: argparse.Namespace, stderr: IO[str]) -> Outcome:
+    with _connection(request, args) as conn:
+        stream_id = conn.request(
+            request.method, request.target, body=request.body, headers=request.headers
+        )
+        protocol = conn.negotiated_protocol or "unknown"
+        if args.verbose:
+            _show_request(stderr, conn, request, protocol)
+        response = conn.get_response(stream_id)
+        headers = [(_text(n), _text(v)) for n, v in response.headers.iter_raw()]
+        body = response.read()
+        content_type = next((v for n, v in headers if n.lower() == "content-type"), "")
+        reason = response.reason or _phrase(response.status)
+        return Outcome(response.status, reason, protocol, headers, content_type, body)
+
+
+def _text(value: bytes | str) -> str:
+    # Header bytes are decoded as latin-1, as http.client does.
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _phrase(status: int) -> str:
+    # RFC 9113 section 8.3.2: HTTP/2 has no reason phrase; show the usual one.
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+_PROTOCOL_NOTES = {
+    "h2": "HTTP/2 over TLS, chosen by ALPN",
+    "h2c": "HTTP/2 over plain TCP (h2c)",
+    "http/1.1": "HTTP/1.1",
+}
+
+
+def _version_label(protocol: str) -> str:
+    return "HTTP/2" if protocol in ("h2", "h2c") else "HTTP/1.1"
+
+
+def _show_request(stderr: IO[str], conn: HTTPConnection, request: Request, protocol: str) -> None:
+    authority = f"{conn.host}:{conn.port}"
+    note = _PROTOCOL_NOTES.get(protocol, protocol)
+    stderr.write(f"* Connected to {authority}; protocol: {protocol} ({note})\n")
+    stderr.write(f"> {request.method} {request.target} {_version_label(protocol)}\n")
+    for name, value in request.headers:
+        stderr.write(f"> {name}: {value}\n")
+    stderr.write(">\n")
+
+
+def _show_response(stderr: IO[str], outcome: Outcome) -> None:
+    version = _version_label(outcome.protocol)
+    stderr.write(f"< {version} {outcome.status} {outcome.reason}".rstrip() + "\n")
+    for name, value in outcome.headers:
+        stderr.write(f"< {name}: {value}\n")
+    stderr.write("<\n")
+
+
+# ---------------------------------------------------------------------------
+# Output
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def render_body(outcome: Outcome) -> bytes:
+    """JSON pretty-printed (when it parses), anything else as received."""
+    if _is_json(outcome.content_type) and outcome.body:
+        try:
+            data = json.loads(outcome.body)
+        except ValueError:
+            return outcome.body
+        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return outcome.body
+
+
+def status_exit(status: int) -> ExitStatus:
+    if 400 <= status < 500:
+        return ExitStatus.HTTP_4XX
+    if status >= 500:
+        return ExitStatus.HTTP_5XX
+    return ExitStatus.SUCCESS
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+def describe_error(exc: BaseException, request: Request, args: argparse.Namespace) -> str:
+    where = request.url.netloc
+    if isinstance(exc, Timeout):
+        return f"timed out after {args.timeout:g}s talking to {where} ({exc}); see --timeout"
+    if isinstance(exc, TLSError):
+        return f"TLS failed with {where}: {exc} (see --ca-cert and --insecure)"
+    if isinstance(exc, ProxyError):
+        return f"proxy error: {exc}"
+    if isinstance(exc, ConnectError):
+        return f"cannot connect to {where}: {exc}"
+    if isinstance(exc, RemoteProtocolError):
+        hint = ""
+        if not request.secure and args.h2c == "prior-knowledge":
+            hint = " (does the server speak h2c? try --h2c=upgrade or --h2c=off)"
+        return f"protocol error from {where}: {exc}{hint}"
+    if isinstance(exc, LocalProtocolError):
+        return f"invalid request: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _exit_for(exc: BaseException) -> ExitStatus:
+    return ExitStatus.TIMEOUT if isinstance(exc, Timeout) else ExitStatus.ERROR
+
+
+# ---------------------------------------------------------------------------
+# main
+
+
+class _DebugLogging:
+    """--debug: hyper's DEBUG log (every frame) to stderr, for this run only."""
+
+    def __init__(self, enabled: bool, stderr: IO[str]) -> None:
+        self.enabled = enabled
+        self.handler = logging.StreamHandler(stderr)
+        self.handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+        self.previous_level = log.level
+
+    def __enter__(self) -> _DebugLogging:
+        if self.enabled:
+            log.addHandler(self.handler)
+            log.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.enabled:
+            log.removeHandler(self.handler)
+            log.setLevel(self.previous_level)
+
+
+def _parse(argv: Sequence[str], stderr: IO[str]) -> argparse.Namespace | int:
+    """Parsed arguments, or the exit status of --help, --version or an error."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:
+        # argparse exits 0 after --help/--version and 2 on bad usage; hyper
+        # reports bad usage as 1, as HTTPie does, so that 2 means a timeout.
+        return ExitStatus.SUCCESS if exc.code in (0, None) else ExitStatus.ERROR
+    _fix_positionals(args)
+    if args.method is not None and not _is_method(args.method):
+        stderr.write(f"hyper: error: {args.method!r} is not an HTTP method\n")
+        return ExitStatus.ERROR
+    return args
+
+
+def _default_stdin() -> IO[bytes] | None:
+    stream = sys.stdin
+    return getattr(stream, "buffer", None) if stream is not None else None
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run ``hyper``; return the exit status (see :class:`ExitStatus`).
+
+    The streams default to the process's own (stdin and stdout in binary).
+    """
+    err = stderr if stderr is not None else sys.stderr
+    parsed = _parse(sys.argv[1:] if argv is None else argv, err)
+    if isinstance(parsed, int):
+        return parsed
+    args = parsed
+    out = stdout if stdout is not None else sys.stdout.buffer
+    try:
+        request = build_request(args, stdin if stdin is not None else _default_stdin())
+    except UsageError as exc:
+        err.write(f"hyper: error: {exc}\n")
+        return ExitStatus.ERROR
+    with _DebugLogging(args.debug, err):
+        return _run(request, args, out, err)
+
+
+def _run(request: Request, args: argparse.Namespace, out: IO[bytes], err: IO[str]) -> int:
+    try:
+        outcome = send(request, args, err)
+    except KeyboardInterrupt:
+        err.write("hyper: interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except (HyperError, OSError) as exc:
+        if args.debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=err)
+        err.write(f"hyper: error: {describe_error(exc, request, args)}\n")
+        return _exit_for(exc)
+    if args.verbose:
+        _show_response(err, outcome)
+    out.write(render_body(outcome))
+    out.flush()
+    status = status_exit(outcome.status)
+    if status is not ExitStatus.SUCCESS:
+        err.write(f"hyper: HTTP {outcome.status} {outcome.reason}".rstrip() + "\n")
+    return status
