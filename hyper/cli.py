@@ -34,6 +34,7 @@ from . import __version__
 from .common.connection import HTTPConnection
 from .exceptions import (
     ConnectError,
+    ConnectionClosed,
     HyperError,
     LocalProtocolError,
     ProxyError,
@@ -408,11 +409,12 @@ def describe_error(exc: BaseException, request: Request, args: argparse.Namespac
         return f"proxy error: {exc}"
     if isinstance(exc, ConnectError):
         return f"cannot connect to {where}: {exc}"
-    if isinstance(exc, RemoteProtocolError):
+    if isinstance(exc, (RemoteProtocolError, ConnectionClosed)):
         hint = ""
         if not request.secure and args.h2c == "prior-knowledge":
             hint = " (does the server speak h2c? try --h2c=upgrade or --h2c=off)"
-        return f"protocol error from {where}: {exc}{hint}"
+        what = "protocol error from" if isinstance(exc, RemoteProtocolError) else "connection to"
+        return f"{what} {where}: {exc}{hint}"
     if isinstance(exc, LocalProtocolError):
         return f"invalid request: {exc}"
     return f"{type(exc).__name__}: {exc}"
