@@ -19,6 +19,7 @@ Only the core is used here: ``hyper.HTTPConnection`` and ``hyper.tls``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import enum
 import http
@@ -453,7 +454,8 @@ def _parse(argv: Sequence[str], stderr: IO[str]) -> argparse.Namespace | int:
     """Parsed arguments, or the exit status of --help, --version or an error."""
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv))
+        with contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(list(argv))
     except SystemExit as exc:
         # argparse exits 0 after --help/--version and 2 on bad usage; hyper
         # reports bad usage as 1, as HTTPie does, so that 2 means a timeout.

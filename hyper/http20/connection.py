@@ -70,6 +70,10 @@ log = logging.getLogger("hyper")
 
 _ERROR_CODES = h2.errors.ErrorCodes
 
+# The most a reader takes from the socket in one turn before handing the
+# events to the waiting threads.
+_BATCH_LIMIT = 1024 * 1024
+
 
 def _code(value: int) -> str:
     try:
@@ -737,7 +741,8 @@ class HTTP20Connection:
                 raise timeout_error(f"Timed out waiting for {what}")
             try:
                 sock.settimeout(deadline.remaining())
-                return sock.recv(self.network_buffer_size)
+                data = sock.recv(self.network_buffer_size)
+                return self._drain(sock, data) if data else data
             except (ssl.SSLWantReadError, BlockingIOError):
                 continue
             except socket.timeout as exc:
@@ -747,6 +752,26 @@ class HTTP20Connection:
                 raise self._failure from exc  # type: ignore[misc]
             finally:
                 self._io_lock.release()
+
+    def _drain(self, sock: socket.socket, first: bytes) -> bytes:
+        """Add what else is already readable, without waiting, so that h2 and
+        the waiters see one batch instead of one TLS record at a time.
+        Caller holds ``_io_lock``."""
+        parts = [first]
+        size = len(first)
+        sock.settimeout(0)
+        while size < _BATCH_LIMIT:
+            try:
+                more = sock.recv(self.network_buffer_size)
+            except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # reported by the next read
+            if not more:
+                break  # EOF: the next read sees it again
+            parts.append(more)
+            size += len(more)
+        return b"".join(parts)
 
     def _feed(self, data: bytes, flush: bool = True) -> None:
         """Give received bytes to h2 and apply its events. Caller holds no lock."""
