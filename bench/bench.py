@@ -29,10 +29,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from servers import Launcher, make_certs  # noqa: E402
-
 import hyper  # noqa: E402
 import hyper.tls  # noqa: E402
+from servers import Launcher, make_certs  # noqa: E402
 
 SMALL = "/small.txt"
 BIG = "/bench.bin"
@@ -124,7 +123,7 @@ def threaded(get: Callable[[str], bytes], count: int) -> float:
         try:
             for _ in range(per_thread):
                 get(SMALL)
-        except BaseException as exc:  # noqa: BLE001 - reported as a failed run
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(THREADS)]
