@@ -57,7 +57,7 @@ _HTTP2_HELP = f"""
 Use HTTP/2. For https:// URLs, h2 is offered by TLS ALPN; for http:// URLs,
 the first request asks for h2c with an "Upgrade: h2c" header (a request with
 a body cannot upgrade and goes over HTTP/1.1). Servers without HTTP/2 are
-answered over HTTP/1.1. --no-http2 turns HTTP/2 off, also when {ENV_VAR}=1.
+spoken to over HTTP/1.1. --no-http2 turns HTTP/2 off, also when {ENV_VAR}=1.
 
 """
 

@@ -233,7 +233,8 @@ def build_request(args: argparse.Namespace, stdin: IO[bytes] | None) -> Request:
             continue
         kind, name, value = parse_item(item)
         if kind is ItemKind.HEADER:
-            headers.append((name, value))
+            # RFC 9110 section 5.5: whitespace around a field value is not part of it.
+            headers.append((name, value.strip(" \t")))
         elif kind is ItemKind.QUERY:
             params.append((name, value))
         else:

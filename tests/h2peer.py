@@ -26,6 +26,7 @@ moves; :func:`call` runs any function for the rest.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import socket
 import ssl
@@ -34,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, TypeVar, Union
 
 import hpack
 from h2.errors import ErrorCodes
@@ -112,6 +113,7 @@ HeaderList = Sequence[tuple[str, str]]
 Step = Callable[["PeerSession"], None]
 Received = Union[Frame, "HeaderBlock"]
 T = TypeVar("T")
+F = TypeVar("F", bound=Frame)
 
 
 class PeerError(AssertionError):
@@ -139,7 +141,7 @@ class HeaderBlock:
     end_stream: bool
     frames: list[Frame] = field(default_factory=list)
 
-    def get(self, name: str) -> Optional[str]:
+    def get(self, name: str) -> str | None:
         for key, value in self.headers:
             if key == name:
                 return value
@@ -149,34 +151,38 @@ class HeaderBlock:
         return [value for key, value in self.headers if key == name]
 
     @property
-    def method(self) -> Optional[str]:
+    def method(self) -> str | None:
         return self.get(":method")
 
     @property
-    def path(self) -> Optional[str]:
+    def path(self) -> str | None:
         return self.get(":path")
 
     @property
-    def authority(self) -> Optional[str]:
+    def authority(self) -> str | None:
         return self.get(":authority")
 
     @property
-    def scheme(self) -> Optional[str]:
+    def scheme(self) -> str | None:
         return self.get(":scheme")
 
 
 def raw_frame(
-    frame_type: int, flags: int, stream_id: int, payload: bytes, *, length: Optional[int] = None
+    frame_type: int, flags: int, stream_id: int, payload: bytes, *, length: int | None = None
 ) -> bytes:
     """Serialize a frame by hand, for frames hyperframe refuses to build
     (e.g. DATA on stream 0) or a header whose length lies."""
     if length is None:
         length = len(payload)
-    header = struct.pack(">I", length)[1:] + struct.pack(">BBL", frame_type, flags, stream_id & 0x7FFFFFFF)
+    header = struct.pack(">I", length)[1:] + struct.pack(
+        ">BBL", frame_type, flags, stream_id & 0x7FFFFFFF
+    )
     return header + payload
 
 
-def push_headers(request: HeaderBlock, path: str, authority: Optional[str] = None) -> list[tuple[str, str]]:
+def push_headers(
+    request: HeaderBlock, path: str, authority: str | None = None
+) -> list[tuple[str, str]]:
     """The request headers of a push promised on ``request`` (same origin unless ``authority``)."""
     return [
         (":method", "GET"),
@@ -208,7 +214,7 @@ class PeerSession:
         self._inbuf = bytearray()
         self._outbuf = bytearray()
         self._preface_seen = False
-        self._open_block: Optional[tuple[Frame, list[Frame], bytearray]] = None
+        self._open_block: tuple[Frame, list[Frame], bytearray] | None = None
 
     # -- naming -----------------------------------------------------------------
 
@@ -236,9 +242,9 @@ class PeerSession:
 
     def queue_header_block(
         self,
-        first: Union[HeadersFrame, PushPromiseFrame],
+        first: HeadersFrame | PushPromiseFrame,
         block: bytes,
-        fragment_size: Optional[int],
+        fragment_size: int | None,
     ) -> None:
         """Queue ``first`` carrying ``block``, split into CONTINUATION frames
         of at most ``fragment_size`` bytes (default: the client's max frame size)."""
@@ -270,7 +276,9 @@ class PeerSession:
                     self.sock.sendall(data[i : i + 1])
         except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as exc:
             if not tolerate_close:
-                raise PeerError(f"the client closed the connection while the peer was sending: {exc!r}") from exc
+                raise PeerError(
+                    f"the client closed the connection while the peer was sending: {exc!r}"
+                ) from exc
             # What the client sent before closing may still be readable.
             self.send_failed = True
 
@@ -299,10 +307,14 @@ class PeerSession:
         if not self._preface_seen:
             if len(self._inbuf) < len(PREFACE):
                 if not PREFACE.startswith(bytes(self._inbuf)):
-                    raise PeerError(f"the client did not send the HTTP/2 preface: {bytes(self._inbuf)!r}")
+                    raise PeerError(
+                        f"the client did not send the HTTP/2 preface: {bytes(self._inbuf)!r}"
+                    )
                 return
             if bytes(self._inbuf[: len(PREFACE)]) != PREFACE:
-                raise PeerError(f"the client did not send the HTTP/2 preface: {bytes(self._inbuf[:24])!r}")
+                raise PeerError(
+                    f"the client did not send the HTTP/2 preface: {bytes(self._inbuf[:24])!r}"
+                )
             del self._inbuf[: len(PREFACE)]
             self._preface_seen = True
         while len(self._inbuf) >= 9:
@@ -320,8 +332,14 @@ class PeerSession:
     def _record(self, frame: Frame) -> None:
         self.frames.append(frame)
         if self._open_block is not None:
-            if not isinstance(frame, ContinuationFrame) or frame.stream_id != self._open_block[0].stream_id:
-                raise PeerError(f"the client interleaved {frame!r} inside a header block (RFC 9113 section 6.10)")
+            if (
+                not isinstance(frame, ContinuationFrame)
+                or frame.stream_id != self._open_block[0].stream_id
+            ):
+                raise PeerError(
+                    f"the client interleaved {frame!r} inside a header block "
+                    "(RFC 9113 section 6.10)"
+                )
             self._open_block[1].append(frame)
             self._open_block[2].extend(frame.data)
             if "END_HEADERS" in frame.flags:
@@ -334,7 +352,11 @@ class PeerSession:
             return
         if isinstance(frame, ContinuationFrame):
             raise PeerError(f"the client sent CONTINUATION outside a header block: {frame!r}")
-        if isinstance(frame, SettingsFrame) and "ACK" not in frame.flags and not self.client_settings:
+        if (
+            isinstance(frame, SettingsFrame)
+            and "ACK" not in frame.flags
+            and not self.client_settings
+        ):
             self.client_settings = dict(frame.settings)
             table_size = frame.settings.get(SettingsFrame.HEADER_TABLE_SIZE)
             if table_size is not None:
@@ -351,7 +373,7 @@ class PeerSession:
         self.pending.append(block)
 
     def expect(
-        self, matches: Callable[[Received], bool], what: str, timeout: Optional[float] = None
+        self, matches: Callable[[Received], bool], what: str, timeout: float | None = None
     ) -> Received:
         """Take the first pending item that ``matches``, reading until one arrives."""
         deadline = time.monotonic() + (self.step_timeout if timeout is None else timeout)
@@ -361,13 +383,17 @@ class PeerSession:
                     del self.pending[index]
                     return item
             if self.eof:
-                raise PeerError(f"the client closed the connection before sending {what}; got {self.pending!r}")
+                raise PeerError(
+                    f"the client closed the connection before sending {what}; got {self.pending!r}"
+                )
             if time.monotonic() >= deadline:
                 raise PeerError(f"timed out waiting for {what}; pending: {self.pending!r}")
             if self._recv_some(deadline):
                 self._parse_available()
 
-    def expect_type(self, kind: type[T], what: str, pred: Callable[[T], bool] = lambda _: True) -> T:
+    def expect_type(
+        self, kind: type[T], what: str, pred: Callable[[T], bool] = lambda _: True
+    ) -> T:
         item = self.expect(lambda i: isinstance(i, kind) and pred(i), what)
         assert isinstance(item, kind)
         return item
@@ -413,7 +439,7 @@ def expect_preface() -> Step:
     return step
 
 
-def send_settings(settings: Optional[dict[int, int]] = None, *, ack: bool = False) -> Step:
+def send_settings(settings: dict[int, int] | None = None, *, ack: bool = False) -> Step:
     def step(session: PeerSession) -> None:
         frame = SettingsFrame(0)
         if ack:
@@ -434,7 +460,7 @@ def expect_settings_ack() -> Step:
 
 
 def handshake(
-    settings: Optional[dict[int, int]] = None,
+    settings: dict[int, int] | None = None,
     *,
     connection_window: int = 0,
     wait_ack: bool = False,
@@ -459,7 +485,7 @@ def handshake(
     return step
 
 
-def expect_request(name: Optional[str] = None, path: Optional[str] = None) -> Step:
+def expect_request(name: str | None = None, path: str | None = None) -> Step:
     """A request's HEADERS (a block on a new stream), remembered under ``name``."""
 
     def step(session: PeerSession) -> None:
@@ -481,13 +507,19 @@ def expect_request(name: Optional[str] = None, path: Optional[str] = None) -> St
 
 
 def expect_frame(
-    kind: type[Frame], stream: Optional[StreamRef] = None, pred: Optional[Callable[[Frame], bool]] = None
+    kind: type[F],
+    stream: StreamRef | None = None,
+    pred: Callable[[F], bool] | None = None,
 ) -> Step:
+    """A frame of ``kind`` (on ``stream`` if given) for which ``pred`` holds."""
+
     def step(session: PeerSession) -> None:
         stream_id = None if stream is None else session.stream(stream)
 
-        def matches(frame: Frame) -> bool:
-            return (stream_id is None or frame.stream_id == stream_id) and (pred is None or pred(frame))
+        def matches(frame: F) -> bool:
+            return (stream_id is None or frame.stream_id == stream_id) and (
+                pred is None or pred(frame)
+            )
 
         session.expect_type(kind, f"{kind.__name__} on stream {stream_id}", matches)
 
@@ -500,9 +532,14 @@ def expect_rst(stream: StreamRef, codes: Iterable[int]) -> Step:
 
     def step(session: PeerSession) -> None:
         stream_id = session.stream(stream)
-        frame = session.expect_type(RstStreamFrame, f"RST_STREAM on stream {stream_id}", lambda f: f.stream_id == stream_id)
+        frame = session.expect_type(
+            RstStreamFrame, f"RST_STREAM on stream {stream_id}", lambda f: f.stream_id == stream_id
+        )
         if frame.error_code not in allowed:
-            raise PeerError(f"RST_STREAM on stream {stream_id} has code {frame.error_code}, expected one of {sorted(allowed)}")
+            raise PeerError(
+                f"RST_STREAM on stream {stream_id} has code {frame.error_code}, "
+                f"expected one of {sorted(allowed)}"
+            )
 
     return step
 
@@ -514,7 +551,9 @@ def expect_goaway(codes: Iterable[int]) -> Step:
     def step(session: PeerSession) -> None:
         frame = session.expect_type(GoAwayFrame, "GOAWAY")
         if frame.error_code not in allowed:
-            raise PeerError(f"GOAWAY has code {frame.error_code}, expected one of {sorted(allowed)}")
+            raise PeerError(
+                f"GOAWAY has code {frame.error_code}, expected one of {sorted(allowed)}"
+            )
 
     return step
 
@@ -524,7 +563,7 @@ def send_headers(
     headers: HeaderList,
     *,
     end_stream: bool = False,
-    fragment_size: Optional[int] = None,
+    fragment_size: int | None = None,
     pad: int = 0,
 ) -> Step:
     """HEADERS (split into CONTINUATIONs of ``fragment_size`` bytes if given)."""
@@ -541,7 +580,9 @@ def send_headers(
     return step
 
 
-def send_data(stream: StreamRef, data: bytes, *, end_stream: bool = False, pad: Optional[int] = None) -> Step:
+def send_data(
+    stream: StreamRef, data: bytes, *, end_stream: bool = False, pad: int | None = None
+) -> Step:
     """One DATA frame; ``pad`` (0-255) sets the PADDED flag and that many padding bytes."""
 
     def step(session: PeerSession) -> None:
@@ -558,11 +599,11 @@ def send_data(stream: StreamRef, data: bytes, *, end_stream: bool = False, pad: 
 
 def respond(
     stream: StreamRef,
-    body: Union[bytes, Sequence[bytes]] = b"",
+    body: bytes | Sequence[bytes] = b"",
     *,
     status: int = 200,
     headers: HeaderList = (),
-    trailers: Optional[HeaderList] = None,
+    trailers: HeaderList | None = None,
 ) -> Step:
     """A whole response: HEADERS, DATA (a bytes body is split at the client's
     max frame size; a list is sent one frame per item), optional trailers."""
@@ -575,7 +616,9 @@ def respond(
         else:
             chunks = list(body)
         no_body_frames = not chunks and trailers is None
-        send_headers(stream_id, [(":status", str(status)), *headers], end_stream=no_body_frames)(session)
+        send_headers(stream_id, [(":status", str(status)), *headers], end_stream=no_body_frames)(
+            session
+        )
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
             send_data(stream_id, chunk, end_stream=last and trailers is None)(session)
@@ -586,7 +629,11 @@ def respond(
 
 
 def send_push_promise(
-    stream: StreamRef, promised: int, headers: HeaderList | Callable[[PeerSession], HeaderList], *, fragment_size: Optional[int] = None
+    stream: StreamRef,
+    promised: int,
+    headers: HeaderList | Callable[[PeerSession], HeaderList],
+    *,
+    fragment_size: int | None = None,
 ) -> Step:
     """PUSH_PROMISE on ``stream`` for ``promised``; ``headers`` may be computed
     from the session (e.g. ``lambda s: push_headers(s.named["r"], "/x")``)."""
@@ -606,9 +653,18 @@ def send_rst(stream: StreamRef, error_code: int) -> Step:
     return step
 
 
-def send_goaway(last_stream_id: StreamRef, error_code: int = ErrorCodes.NO_ERROR, debug: bytes = b"") -> Step:
+def send_goaway(
+    last_stream_id: StreamRef, error_code: int = ErrorCodes.NO_ERROR, debug: bytes = b""
+) -> Step:
     def step(session: PeerSession) -> None:
-        session.queue_frame(GoAwayFrame(0, last_stream_id=session.stream(last_stream_id), error_code=error_code, additional_data=debug))
+        session.queue_frame(
+            GoAwayFrame(
+                0,
+                last_stream_id=session.stream(last_stream_id),
+                error_code=error_code,
+                additional_data=debug,
+            )
+        )
 
     return step
 
@@ -641,7 +697,7 @@ def send_raw(data: bytes, *, tolerate_close: bool = False) -> Step:
     return step
 
 
-def wait_event(event: threading.Event, timeout: Optional[float] = None) -> Step:
+def wait_event(event: threading.Event, timeout: float | None = None) -> Step:
     """Wait until the test sets ``event`` (reading nothing meanwhile)."""
 
     def step(session: PeerSession) -> None:
@@ -690,8 +746,8 @@ class ScriptedPeer:
         self,
         script: Sequence[Step],
         *,
-        feed: Union[Feed, str] = Feed.WHOLE,
-        tls: Optional[ssl.SSLContext] = None,
+        feed: Feed | str = Feed.WHOLE,
+        tls: ssl.SSLContext | None = None,
         step_timeout: float = DEFAULT_STEP_TIMEOUT,
         close_timeout: float = DEFAULT_STEP_TIMEOUT,
     ) -> None:
@@ -707,9 +763,9 @@ class ScriptedPeer:
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(1)
         self.port: int = self._listener.getsockname()[1]
-        self.error: Optional[BaseException] = None
-        self.session: Optional[PeerSession] = None
-        self.alpn: Optional[str] = None
+        self.error: BaseException | None = None
+        self.session: PeerSession | None = None
+        self.alpn: str | None = None
         self.steps_done = 0
         self._thread = threading.Thread(target=self._run, name=f"h2peer:{self.port}", daemon=True)
         self._joined = False
@@ -732,8 +788,12 @@ class ScriptedPeer:
     def requests(self) -> dict[str, HeaderBlock]:
         return self.session.named if self.session else {}
 
-    def frames_of(self, kind: type[T], stream_id: Optional[int] = None) -> list[T]:
-        return [f for f in self.frames if isinstance(f, kind) and (stream_id is None or f.stream_id == stream_id)]
+    def frames_of(self, kind: type[T], stream_id: int | None = None) -> list[T]:
+        return [
+            f
+            for f in self.frames
+            if isinstance(f, kind) and (stream_id is None or f.stream_id == stream_id)
+        ]
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -767,13 +827,11 @@ class ScriptedPeer:
         """Close the sockets, ending the thread (used when a test gives up)."""
         self._listener.close()
         if self.session is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.session.sock.close()
-            except OSError:
-                pass
 
     def _run(self) -> None:
-        conn: Optional[socket.socket] = None
+        conn: socket.socket | None = None
         try:
             self._listener.settimeout(self.step_timeout)
             try:
@@ -806,7 +864,9 @@ class ScriptedPeer:
                 try:
                     if self.error is not None:
                         # Fail the client fast rather than let it wait for its timeout.
-                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        conn.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                     conn.close()
                 except OSError:
                     pass
@@ -826,7 +886,7 @@ class Harness:
     """Peers and hyper clients of one test; :meth:`finish` closes the clients
     and joins the peers, re-raising their failures."""
 
-    def __init__(self, feed: Union[Feed, str]) -> None:
+    def __init__(self, feed: Feed | str) -> None:
         self.feed = Feed(feed)
         self.peers: list[ScriptedPeer] = []
         self.clients: list[Any] = []
@@ -868,11 +928,13 @@ class Harness:
         for peer in self.peers:
             peer.join(timeout=10, raise_error=False)
             if peer.error is not None:
-                print(f"peer on port {peer.port} failed after step {peer.steps_done}: {peer.error!r}")
+                print(
+                    f"peer on port {peer.port} failed after step {peer.steps_done}: {peer.error!r}"
+                )
             print(f"peer on port {peer.port} received: {peer.frames!r}")
 
 
-def hget(headers: object, name: str) -> Optional[bytes]:
+def hget(headers: Any, name: str) -> bytes | None:
     """The single value of ``name`` in a hyper header map (None when absent)."""
     values = headers.get(name)
     if not values:

@@ -10,7 +10,6 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from typing import Optional
 
 import h2.config
 import h2.connection
@@ -18,11 +17,14 @@ import h2.events
 import h2.exceptions
 import pytest
 import trustme
+from hyperframe.frame import DataFrame, PingFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame
+
 from h2peer import (
     ErrorCodes,
     HeaderBlock,
     PeerError,
     ScriptedPeer,
+    Step,
     call,
     close,
     expect_frame,
@@ -45,7 +47,6 @@ from h2peer import (
     send_window_update,
     wait_event,
 )
-from hyperframe.frame import DataFrame, PingFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame
 
 FEEDS = ["whole", "bytewise"]
 
@@ -53,9 +54,11 @@ FEEDS = ["whole", "bytewise"]
 class H2Client:
     """A minimal blocking client on h2, to exercise the peer."""
 
-    def __init__(self, port: int, tls: Optional[ssl.SSLContext] = None) -> None:
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.sock: socket.socket = tls.wrap_socket(sock, server_hostname="localhost") if tls else sock
+        self.sock: socket.socket = (
+            tls.wrap_socket(sock, server_hostname="localhost") if tls else sock
+        )
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         self.h2.initiate_connection()
         self.flush()
@@ -66,7 +69,12 @@ class H2Client:
 
     def get(self, path: str, authority: str = "127.0.0.1") -> int:
         stream_id = self.h2.get_next_available_stream_id()
-        headers = [(":method", "GET"), (":scheme", "http"), (":authority", authority), (":path", path)]
+        headers = [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", authority),
+            (":path", path),
+        ]
         self.h2.send_headers(stream_id, headers, end_stream=True)
         self.flush()
         return stream_id
@@ -81,10 +89,18 @@ class H2Client:
         return self.events
 
     def until_ended(self, stream_id: int) -> list[h2.events.Event]:
-        return self.until(lambda evs: any(isinstance(e, h2.events.StreamEnded) and e.stream_id == stream_id for e in evs))
+        return self.until(
+            lambda evs: any(
+                isinstance(e, h2.events.StreamEnded) and e.stream_id == stream_id for e in evs
+            )
+        )
 
     def body(self, stream_id: int) -> bytes:
-        return b"".join(e.data for e in self.events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
+        return b"".join(
+            e.data
+            for e in self.events
+            if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
+        )
 
     def close(self) -> None:
         self.sock.close()
@@ -104,13 +120,15 @@ def peers() -> Iterator[list[ScriptedPeer]]:
         peer.join(raise_error=False)
 
 
-def start(peers: list[ScriptedPeer], script: list, **kwargs: object) -> ScriptedPeer:
+def start(peers: list[ScriptedPeer], script: list[Step], **kwargs: object) -> ScriptedPeer:
     peer = ScriptedPeer(script, **kwargs)  # type: ignore[arg-type]
     peers.append(peer)
     return peer.start()
 
 
-def test_request_response_with_continuation_and_trailers(peers: list[ScriptedPeer], feed: str) -> None:
+def test_request_response_with_continuation_and_trailers(
+    peers: list[ScriptedPeer], feed: str
+) -> None:
     many = [(f"x-h{i}", "v" * 50) for i in range(40)]
     peer = start(
         peers,
@@ -155,7 +173,9 @@ def test_records_client_frames_in_any_order(peers: list[ScriptedPeer], feed: str
             expect_request("r"),
             # Sent by the client before RST_STREAM, matched after it.
             expect_rst("r", [ErrorCodes.CANCEL]),
-            expect_frame(PingFrame, pred=lambda f: f.opaque_data == b"abcdefgh" and "ACK" not in f.flags),
+            expect_frame(
+                PingFrame, pred=lambda f: f.opaque_data == b"abcdefgh" and "ACK" not in f.flags
+            ),
             expect_frame(WindowUpdateFrame, 0),
             send_ping(b"abcdefgh", ack=True),
         ],
@@ -181,7 +201,9 @@ def test_push_promise_and_second_stream(peers: list[ScriptedPeer], feed: str) ->
             handshake(),
             expect_request("r"),
             send(
-                send_push_promise("r", 2, lambda s: push_headers(s.named["r"], "/pushed"), fragment_size=5),
+                send_push_promise(
+                    "r", 2, lambda s: push_headers(s.named["r"], "/pushed"), fragment_size=5
+                ),
                 respond("r", b"main"),
                 respond(2, [b"pu", b"shed"], headers=[("x-p", "1")]),
             ),
@@ -195,6 +217,7 @@ def test_push_promise_and_second_stream(peers: list[ScriptedPeer], feed: str) ->
     peer.join()
     push = next(e for e in client.events if isinstance(e, h2.events.PushedStreamReceived))
     assert push.pushed_stream_id == 2
+    assert push.headers is not None
     assert (b":authority", b"example.test") in push.headers
     assert (b":path", b"/pushed") in push.headers
     assert client.body(sid) == b"main"
@@ -224,7 +247,10 @@ def test_goaway_and_rst_reach_the_client(peers: list[ScriptedPeer], feed: str) -
             # h2 closes its connection on any GOAWAY (h2 issue 1181), so the
             # response goes first here.
             respond("a", b"ok"),
-            send(send_rst("b", ErrorCodes.REFUSED_STREAM), send_goaway("a", ErrorCodes.NO_ERROR, b"bye")),
+            send(
+                send_rst("b", ErrorCodes.REFUSED_STREAM),
+                send_goaway("a", ErrorCodes.NO_ERROR, b"bye"),
+            ),
         ],
         feed=feed,
     )
@@ -247,7 +273,9 @@ def test_raw_frame_matches_hyperframe() -> None:
     assert raw_frame(0x6, 0, 0, b"", length=8)[:3] == b"\x00\x00\x08"
 
 
-def test_raw_invalid_frame_makes_h2_fail_and_goaway_is_recorded(peers: list[ScriptedPeer], feed: str) -> None:
+def test_raw_invalid_frame_makes_h2_fail_and_goaway_is_recorded(
+    peers: list[ScriptedPeer], feed: str
+) -> None:
     peer = start(
         peers,
         [
@@ -269,7 +297,10 @@ def test_raw_invalid_frame_makes_h2_fail_and_goaway_is_recorded(peers: list[Scri
 
 @pytest.mark.parametrize("how", ["fin", "rst"])
 def test_close(peers: list[ScriptedPeer], how: str) -> None:
-    peer = start(peers, [handshake(), expect_request("r"), send_headers("r", [(":status", "200")]), close(how)])
+    peer = start(
+        peers,
+        [handshake(), expect_request("r"), send_headers("r", [(":status", "200")]), close(how)],
+    )
     client = H2Client(peer.port)
     client.get("/")
     if how == "fin":
@@ -341,7 +372,9 @@ def test_wait_event_and_window_update(peers: list[ScriptedPeer], feed: str) -> N
     peer = start(
         peers,
         [
-            handshake({SettingsFrame.INITIAL_WINDOW_SIZE: 100, SettingsFrame.MAX_CONCURRENT_STREAMS: 7}),
+            handshake(
+                {SettingsFrame.INITIAL_WINDOW_SIZE: 100, SettingsFrame.MAX_CONCURRENT_STREAMS: 7}
+            ),
             expect_settings_ack(),
             wait_event(go),
             send_window_update(0, 5000),
@@ -349,7 +382,12 @@ def test_wait_event_and_window_update(peers: list[ScriptedPeer], feed: str) -> N
         feed=feed,
     )
     client = H2Client(peer.port)
-    client.until(lambda evs: any(isinstance(e, h2.events.SettingsAcknowledged) for e in evs) and client.h2.remote_settings.max_concurrent_streams == 7)
+    client.until(
+        lambda evs: (
+            any(isinstance(e, h2.events.SettingsAcknowledged) for e in evs)
+            and client.h2.remote_settings.max_concurrent_streams == 7
+        )
+    )
     assert client.h2.remote_settings.initial_window_size == 100
     go.set()
     client.until(lambda evs: any(isinstance(e, h2.events.WindowUpdated) for e in evs))
@@ -365,7 +403,12 @@ def test_tls_with_alpn(peers: list[ScriptedPeer], feed: str) -> None:
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
     client_ctx.set_alpn_protocols(["h2"])
-    peer = start(peers, [handshake(), expect_request("r"), respond("r", b"secure"), close("fin")], feed=feed, tls=server_ctx)
+    peer = start(
+        peers,
+        [handshake(), expect_request("r"), respond("r", b"secure"), close("fin")],
+        feed=feed,
+        tls=server_ctx,
+    )
     client = H2Client(peer.port, tls=client_ctx)
     sid = client.get("/")
     client.until_ended(sid)

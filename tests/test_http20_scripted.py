@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hyperframe.frame import DataFrame, PingFrame, SettingsFrame, WindowUpdateFrame
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from h2peer import (
     ErrorCodes,
     Harness,
@@ -32,8 +36,6 @@ from h2peer import (
     send_ping,
     send_push_promise,
 )
-from hyperframe.frame import DataFrame, PingFrame, SettingsFrame, WindowUpdateFrame
-
 from hyper import HTTP20Connection, HTTP20Push, HTTP20Response
 from hyper.http20.window import BaseFlowControlManager
 
@@ -51,7 +53,13 @@ def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
 
 
 def test_plain_get(h: Harness) -> None:
-    peer = h.start([handshake(), expect_request("r"), respond("r", b"hello", headers=[("content-type", "text/plain")])])
+    peer = h.start(
+        [
+            handshake(),
+            expect_request("r"),
+            respond("r", b"hello", headers=[("content-type", "text/plain")]),
+        ]
+    )
     conn = h.client(peer)
     sid = conn.request("GET", "/hello")
     resp = conn.get_response(sid)
@@ -73,7 +81,9 @@ def test_tls_with_alpn(h: Harness, certs: Any, ssl_context: Any) -> None:
 
     tls = server_tls_context(str(certs.server_cert_path), str(certs.server_key_path))
     peer = h.start([handshake(), expect_request("r"), respond("r", b"over tls")], tls=tls)
-    conn = h.track(HTTP20Connection("127.0.0.1", peer.port, secure=True, ssl_context=ssl_context, timeout=5))
+    conn = h.track(
+        HTTP20Connection("127.0.0.1", peer.port, secure=True, ssl_context=ssl_context, timeout=5)
+    )
     sid = conn.request("GET", "/")
     assert conn.get_response(sid).read() == b"over tls"
     h.finish()
@@ -99,7 +109,9 @@ def expected_body(path: str) -> bytes:
 
 def test_many_requests_in_flight_read_in_reverse(h: Harness) -> None:
     count = 8
-    peer = h.start([handshake(), *[expect_request() for _ in range(count)], call(_respond_all_interleaved)])
+    peer = h.start(
+        [handshake(), *[expect_request() for _ in range(count)], call(_respond_all_interleaved)]
+    )
     conn = h.client(peer)
     sids = [(conn.request("GET", f"/item/{i}"), f"/item/{i}") for i in range(count)]
     assert len({sid for sid, _ in sids}) == count
@@ -111,7 +123,9 @@ def test_many_requests_in_flight_read_in_reverse(h: Harness) -> None:
 
 
 def test_get_response_without_stream_id_gives_the_oldest(h: Harness) -> None:
-    peer = h.start([handshake(), expect_request(), expect_request(), call(_respond_all_interleaved)])
+    peer = h.start(
+        [handshake(), expect_request(), expect_request(), call(_respond_all_interleaved)]
+    )
     conn = h.client(peer)
     conn.request("GET", "/first")
     conn.request("GET", "/second")
@@ -120,14 +134,20 @@ def test_get_response_without_stream_id_gives_the_oldest(h: Harness) -> None:
     h.finish()
 
 
-@pytest.mark.parametrize("trailers_first", [False, True], ids=["body-then-trailers", "trailers-first"])
+@pytest.mark.parametrize(
+    "trailers_first", [False, True], ids=["body-then-trailers", "trailers-first"]
+)
 def test_trailers(h: Harness, trailers_first: bool) -> None:
     peer = h.start(
         [
             handshake(),
             expect_request("r"),
-            respond("r", [b"part one, ", b"part two"], headers=[("trailer", "x-checksum")],
-                    trailers=[("x-checksum", "abc123"), ("x-other", "1")]),
+            respond(
+                "r",
+                [b"part one, ", b"part two"],
+                headers=[("trailer", "x-checksum")],
+                trailers=[("x-checksum", "abc123"), ("x-other", "1")],
+            ),
         ]
     )
     conn = h.client(peer)
@@ -169,7 +189,13 @@ def _zero_length_body(name: str) -> Any:
 
 def test_zero_length_data_frames(h: Harness) -> None:
     peer = h.start(
-        [handshake(), expect_request("a"), expect_request("b"), _zero_length_body("a"), _zero_length_body("b")]
+        [
+            handshake(),
+            expect_request("a"),
+            expect_request("b"),
+            _zero_length_body("a"),
+            _zero_length_body("b"),
+        ]
     )
     conn = h.client(peer)
     first, second = conn.request("GET", "/a"), conn.request("GET", "/b")
@@ -222,10 +248,15 @@ def _send_padded_and_check_credit(session: PeerSession) -> None:
     session.flush()
     credited = 0
     while credited < PADDED_FLOW_LENGTH:
-        update = session.expect_type(WindowUpdateFrame, f"connection credit ({credited} of {PADDED_FLOW_LENGTH})",
-                                     lambda f: f.stream_id == 0)
+        update = session.expect_type(
+            WindowUpdateFrame,
+            f"connection credit ({credited} of {PADDED_FLOW_LENGTH})",
+            lambda f: f.stream_id == 0,
+        )
         credited += update.window_increment
-    assert credited == PADDED_FLOW_LENGTH, f"credited {credited}, flow-controlled {PADDED_FLOW_LENGTH}"
+    assert credited == PADDED_FLOW_LENGTH, (
+        f"credited {credited}, flow-controlled {PADDED_FLOW_LENGTH}"
+    )
 
 
 def test_padded_data_body_and_window_credit(h: Harness) -> None:
@@ -262,8 +293,13 @@ def test_headers_and_trailers_over_continuation(h: Harness) -> None:
 
 def test_repeated_response_headers_are_kept(h: Harness) -> None:
     peer = h.start(
-        [handshake(), expect_request("r"),
-         respond("r", b"", headers=[("set-cookie", "a=1"), ("set-cookie", "b=2"), ("x-one", "1")])]
+        [
+            handshake(),
+            expect_request("r"),
+            respond(
+                "r", b"", headers=[("set-cookie", "a=1"), ("set-cookie", "b=2"), ("x-one", "1")]
+            ),
+        ]
     )
     conn = h.client(peer)
     resp = conn.get_response(conn.request("GET", "/"))
@@ -276,7 +312,9 @@ def test_ping(h: Harness) -> None:
     peer = h.start(
         [
             handshake(),
-            expect_frame(PingFrame, 0, lambda f: f.opaque_data == b"12345678" and "ACK" not in f.flags),
+            expect_frame(
+                PingFrame, 0, lambda f: f.opaque_data == b"12345678" and "ACK" not in f.flags
+            ),
             send_ping(b"12345678", ack=True),
             expect_request("r"),
             respond("r", b"after ping"),
@@ -453,7 +491,9 @@ def test_push_from_another_authority_is_refused(h: Harness) -> None:
             # RFC 9113 section 8.4: "A client MUST treat a PUSH_PROMISE for
             # which the server is not authoritative as a stream error ... of
             # type PROTOCOL_ERROR"; REFUSED_STREAM or CANCEL also end it.
-            expect_rst(2, [ErrorCodes.PROTOCOL_ERROR, ErrorCodes.REFUSED_STREAM, ErrorCodes.CANCEL]),
+            expect_rst(
+                2, [ErrorCodes.PROTOCOL_ERROR, ErrorCodes.REFUSED_STREAM, ErrorCodes.CANCEL]
+            ),
             respond(4, b"good"),
         ]
     )
@@ -520,3 +560,41 @@ def test_exhausted_response_reads_empty(h: Harness) -> None:
     assert resp.read() == b""
     assert resp.read(10) == b""
     h.finish()
+
+
+# -- any framing ------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    feed=st.sampled_from(["whole", "bytewise"]),
+    frames=st.lists(
+        st.tuples(st.binary(max_size=2000), st.one_of(st.none(), st.integers(0, 255))),
+        max_size=8,
+    ),
+    fragment=st.integers(8, 300),
+    with_trailers=st.booleans(),
+)
+def test_any_framing_of_a_response(
+    feed: str, frames: list[tuple[bytes, int | None]], fragment: int, with_trailers: bool
+) -> None:
+    """However the body is cut into (padded, empty) DATA frames and the
+    headers into CONTINUATIONs, hyper reads the same response."""
+    parts: list[Any] = [
+        send_headers("r", [(":status", "200"), ("x-a", "b" * 300)], fragment_size=fragment)
+    ]
+    for index, (data, pad) in enumerate(frames):
+        last = index == len(frames) - 1 and not with_trailers
+        parts.append(send_data("r", data, pad=pad, end_stream=last))
+    if with_trailers or not frames:
+        parts.append(send_headers("r", [("x-t", "1")], end_stream=True, fragment_size=fragment))
+    harness = Harness(feed)
+    try:
+        peer = harness.start([handshake(), expect_request("r"), send(*parts)])
+        conn = harness.client(peer)
+        resp = conn.get_response(conn.request("GET", "/"))
+        assert hget(resp.headers, "x-a") == b"b" * 300
+        assert resp.read() == b"".join(data for data, _ in frames)
+        harness.finish()
+    finally:
+        harness.teardown()

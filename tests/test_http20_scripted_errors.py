@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hyperframe.frame import GoAwayFrame, RstStreamFrame, SettingsFrame
+
+import hyper.http20.exceptions
 from h2peer import (
     TYPE_DATA,
     TYPE_HEADERS,
@@ -38,9 +41,6 @@ from h2peer import (
     send_raw,
     send_rst,
 )
-from hyperframe.frame import GoAwayFrame, RstStreamFrame, SettingsFrame
-
-import hyper.http20.exceptions
 from hyper.exceptions import (
     ConnectionClosed,
     HyperError,
@@ -160,8 +160,11 @@ def test_rst_stream_mid_body(h: Harness) -> None:
         [
             handshake(),
             expect_request("a"),
-            send(send_headers("a", [(":status", "200")]), send_data("a", b"partial"),
-                 send_rst("a", ErrorCodes.INTERNAL_ERROR)),
+            send(
+                send_headers("a", [(":status", "200")]),
+                send_data("a", b"partial"),
+                send_rst("a", ErrorCodes.INTERNAL_ERROR),
+            ),
             expect_request("b"),
             respond("b", b"next"),
         ]
@@ -178,8 +181,15 @@ def test_rst_stream_mid_body(h: Harness) -> None:
 
 
 def test_refused_stream_is_retry_safe(h: Harness) -> None:
-    peer = h.start([handshake(), expect_request("a"), send_rst("a", ErrorCodes.REFUSED_STREAM),
-                    expect_request("b"), respond("b", b"retried")])
+    peer = h.start(
+        [
+            handshake(),
+            expect_request("a"),
+            send_rst("a", ErrorCodes.REFUSED_STREAM),
+            expect_request("b"),
+            respond("b", b"retried"),
+        ]
+    )
     conn = h.client(peer)
     sid = conn.request("GET", "/a")
     with pytest.raises(StreamResetError) as info:
@@ -199,7 +209,10 @@ def test_socket_closed_mid_body(h: Harness, how: str) -> None:
         [
             handshake(),
             expect_request("r"),
-            send(send_headers("r", [(":status", "200"), ("content-length", "100")]), send_data("r", b"only part")),
+            send(
+                send_headers("r", [(":status", "200"), ("content-length", "100")]),
+                send_data("r", b"only part"),
+            ),
             close(how),
         ]
     )
@@ -236,7 +249,13 @@ def test_silent_server_times_out(h: Harness) -> None:
 
 
 def test_server_silent_mid_body_times_out(h: Harness) -> None:
-    peer = h.start([handshake(), expect_request("r"), send(send_headers("r", [(":status", "200")]), send_data("r", b"a"))])
+    peer = h.start(
+        [
+            handshake(),
+            expect_request("r"),
+            send(send_headers("r", [(":status", "200")]), send_data("r", b"a")),
+        ]
+    )
     conn = h.client(peer, timeout=0.5)
     resp = conn.get_response(conn.request("GET", "/"))
     with pytest.raises(ReadTimeout):
@@ -253,7 +272,9 @@ EXCESS = 100 * 1024
 
 def _oversized_headers(repeated: bool) -> Any:
     def step(session: PeerSession) -> None:
-        limit = session.client_settings.get(SettingsFrame.MAX_HEADER_LIST_SIZE, DEFAULT_HEADER_LIST_LIMIT)
+        limit = session.client_settings.get(
+            SettingsFrame.MAX_HEADER_LIST_SIZE, DEFAULT_HEADER_LIST_LIMIT
+        )
         # RFC 9113 section 6.5.2: each field counts name + value + 32 octets.
         target = limit + EXCESS
         value = "v" * 1000
@@ -301,14 +322,18 @@ INVALID_FRAMES: dict[str, Any] = {
     # Section 6.7: a PING that is not 8 octets is a FRAME_SIZE_ERROR.
     "ping-of-7-bytes": send_raw(raw_frame(TYPE_PING, 0, 0, b"1234567"), tolerate_close=True),
     # Section 6.9: a zero increment on the connection is a PROTOCOL_ERROR.
-    "window-update-zero": send_raw(raw_frame(TYPE_WINDOW_UPDATE, 0, 0, struct.pack(">L", 0)), tolerate_close=True),
+    "window-update-zero": send_raw(
+        raw_frame(TYPE_WINDOW_UPDATE, 0, 0, struct.pack(">L", 0)), tolerate_close=True
+    ),
     "frame-too-long": call(_too_long_frame),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(INVALID_FRAMES))
 def test_invalid_frame(h: Harness, kind: str) -> None:
-    peer = h.start([handshake(), expect_request("r"), INVALID_FRAMES[kind], expect_goaway(FRAME_ERRORS)])
+    peer = h.start(
+        [handshake(), expect_request("r"), INVALID_FRAMES[kind], expect_goaway(FRAME_ERRORS)]
+    )
     conn = h.client(peer)
     sid = conn.request("GET", "/")
     with pytest.raises((hyper.exceptions.ConnectionError, RemoteProtocolError)):
@@ -386,8 +411,12 @@ def test_response_on_a_stream_never_opened(h: Harness) -> None:
     """HEADERS on an even stream nobody promised: RFC 9113 section 5.1.1
     makes it a connection PROTOCOL_ERROR."""
     peer = h.start(
-        [handshake(), expect_request("r"), send_headers(4, [(":status", "200")], end_stream=True),
-         expect_goaway([ErrorCodes.PROTOCOL_ERROR])]
+        [
+            handshake(),
+            expect_request("r"),
+            send_headers(4, [(":status", "200")], end_stream=True),
+            expect_goaway([ErrorCodes.PROTOCOL_ERROR]),
+        ]
     )
     conn = h.client(peer)
     with pytest.raises((hyper.exceptions.ConnectionError, RemoteProtocolError)):

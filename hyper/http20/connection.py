@@ -38,7 +38,7 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import Frame
 
-from ..common.body import BodyArg, iter_body
+from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
 from ..common.transport import ProxyConfig, open_transport
 from ..common.util import (
@@ -147,6 +147,8 @@ class HTTP20Connection:
         self._closed = False
         self._conn_window = self.window_manager_class(DEFAULT_CONNECTION_WINDOW)
         self._pings: deque[bytes] = deque()
+        # The server's first bytes, until they show a SETTINGS frame.
+        self._preface_pending: bytes | None = b""
         # Promised pushes by parent stream ID, kept after the parent is done.
         self._pushes: dict[int, deque[Stream]] = {}
 
@@ -256,8 +258,10 @@ class HTTP20Connection:
         queued = [(name.lower(), value) for name, value in normalize_headers(headers)]
         if isinstance(body, (bytes, str)) and not any(n == b"content-length" for n, _ in queued):
             queued.append((b"content-length", str(len(to_bytestring(body))).encode()))
-        stream_id = self._open_stream(method, url, queued, None, body is None, config.read)
-        if body is not None:
+        # An empty body ends the stream on HEADERS: no empty DATA frame.
+        empty = known_length(body) == 0
+        stream_id = self._open_stream(method, url, queued, None, empty, config.read)
+        if not empty:
             self._send_body(stream_id, iter_body(body), True, config.read)
         return int(stream_id)
 
@@ -437,6 +441,10 @@ class HTTP20Connection:
         """Bytes we may send now: -1 when the stream is gone (stop waiting)."""
         stream = self._streams.get(stream_id)
         if stream is None or stream.state is ResponseState.FAILED or self._failure:
+            return -1
+        if stream.request_complete:
+            # Ended by us, or the server reset it after answering (RFC 9113
+            # section 8.1): nothing more may be sent.
             return -1
         try:
             return self._h2.local_flow_control_window(stream_id)
@@ -776,27 +784,60 @@ class HTTP20Connection:
     def _feed(self, data: bytes, flush: bool = True) -> None:
         """Give received bytes to h2 and apply its events. Caller holds no lock."""
         with self._lock:
-            if not data:
-                self._fail_locked(ConnectionClosed(
-                    "The server closed the connection" +
-                    (" after GOAWAY" if self._going_away else "")))
-                return
-            try:
-                events = self._h2.receive_data(data)
-            except h2.exceptions.ProtocolError as exc:
-                self._fail_locked(_translate_protocol_error(exc))
-                failure = self._failure
-                assert failure is not None
-                # h2 queued a GOAWAY; try to tell the server before we go.
-            else:
-                for event in events:
-                    self._apply(event)
-                failure = None
+            failed_before = self._failure is not None
+            self._feed_locked(data)
+            failure = None if failed_before else self._failure
             self._cond.notify_all()
         if flush or failure is not None:
             self._send_pending(Deadline(self.timeout.read or 5.0), quiet=True)
         if failure is not None:
             self._close_socket()
+
+    def _feed_locked(self, data: bytes) -> None:
+        if not data:
+            self._fail_locked(ConnectionClosed(
+                "The server closed the connection" +
+                (" after GOAWAY" if self._going_away else "")))
+            return
+        if self._preface_pending is not None:
+            data = self._check_server_preface(data)
+            if not data:
+                return
+        try:
+            events = self._h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            # h2 has queued a GOAWAY; _feed sends it before closing.
+            self._fail_locked(_translate_protocol_error(exc))
+            return
+        for event in events:
+            self._apply(event)
+
+    def _check_server_preface(self, data: bytes) -> bytes:
+        """RFC 9113 section 3.4: "The server connection preface consists of a
+        potentially empty SETTINGS frame ... that MUST be the first frame the
+        server sends." h2 doesn't check this, and a server that answers in
+        HTTP/1.1 would otherwise look like the start of a huge frame.
+        Returns the bytes to feed on (b"" while fewer than 9 have come)."""
+        assert self._preface_pending is not None
+        head = self._preface_pending + data
+        if len(head) < 9:
+            self._preface_pending = head
+            return b""
+        self._preface_pending = None
+        length = int.from_bytes(head[:3], "big")
+        frame_type, flags = head[3], head[4]
+        stream = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+        if frame_type == 0x4 and not flags & 0x1 and stream == 0 and length % 6 == 0 \
+                and length <= self._h2.max_inbound_frame_size:
+            return head
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self._h2.close_connection(_ERROR_CODES.PROTOCOL_ERROR)
+        self._fail_locked(HTTP2ConnectionError(
+            "The server did not start with a SETTINGS frame, so it does not speak "
+            f"HTTP/2 here (first bytes: {head[:16]!r})",
+            error_code=_ERROR_CODES.PROTOCOL_ERROR,
+        ))
+        return b""
 
     def _apply(self, event: h2.events.Event) -> None:
         """Apply one h2 event to hyper's state. Caller holds ``_lock``."""
