@@ -72,6 +72,9 @@ class HTTP11Connection:
         self._closed = False
         self._trailers: list[tuple[bytes, bytes]] = []
         self._held_head: h11.Response | None = None
+        # True once the server closed its side (h11 then reports errors
+        # that really mean "the connection closed too early").
+        self._eof: bool = False
 
     # -- connecting ---------------------------------------------------------
 
@@ -206,13 +209,16 @@ class HTTP11Connection:
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
+                eof = self._h11.their_state is h11.ERROR and self._eof
                 self._close_socket()
-                if "without sending complete" in str(exc) or "peer closed" in str(exc):
+                if eof:
                     raise ConnectionClosed(
                         f"The server closed the connection mid-message: {exc}") from exc
                 raise HTTP11Error(f"The server broke HTTP/1.1: {exc}") from exc
             if event is h11.NEED_DATA:
-                self._h11.receive_data(self._recv())
+                data = self._recv()
+                self._eof = not data
+                self._h11.receive_data(data)
                 continue
             if isinstance(event, h11.ConnectionClosed):
                 self._close_socket()
@@ -276,6 +282,7 @@ class HTTP11Connection:
     def _close_socket(self) -> None:
         sock, self._sock = self._sock, None
         self._h11 = h11.Connection(our_role=h11.CLIENT)
+        self._eof = False
         if sock is not None:
             sock.close()
 

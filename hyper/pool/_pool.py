@@ -1,0 +1,398 @@
+"""ConnectionPool: the I/O shell around :class:`PoolState`.
+
+Theory of operation
+-------------------
+``request()`` asks :class:`PoolState` (under ``_lock``) for a decision and
+then does the I/O the decision calls for with the lock released: connect a
+new connection, check an idle one, or send on a shared or reused one. Each
+outcome is reported back under the lock, and every change wakes the
+threads waiting in :meth:`_acquire`. Connections the state retires are
+closed outside the lock too.
+
+A request that fails with an error whose ``retry_safe`` is True (the
+server certainly did not process it: GOAWAY's ``last_stream_id`` below its
+stream, or REFUSED_STREAM) is sent again, on another connection, when its
+body can be sent again; at most ``retries`` times. Connection failures
+(refused, connect timeout) are retried ``connect_retries`` times.
+
+Connections idle for ``idle_timeout`` seconds are closed by a small reaper
+thread, which runs only while some connection is idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Protocol
+
+from ..common.body import BodyArg
+from ..common.connection import HTTPConnection
+from ..common.response import BaseResponse
+from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
+from ..common.util import HeadersArg
+from ..exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    HyperError,
+    PoolTimeout,
+)
+from ..http20.window import BaseFlowControlManager
+from ._contexts import ContextCache
+from ._key import PoolKey, request_target
+from ._replay import Replay
+from ._state import Check, Connect, EntryState, Lease, PoolState, Use, Wait, WaitReason
+
+log = logging.getLogger("hyper")
+
+#: How often a thread waiting for a free connection looks again even if no
+#: one told it: an HTTP/2 stream slot frees when the server ends a stream,
+#: which the pool hears of only when the response is released.
+_POLL_INTERVAL = 0.25
+
+
+class PoolConnection(Protocol):
+    """The connection interface the pool uses (``hyper.HTTPConnection``'s)."""
+
+    @property
+    def version(self) -> int | None: ...
+
+    def connect(self) -> None: ...
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: BodyArg = None,
+        headers: HeadersArg = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> int | None: ...
+
+    def get_response(self, stream_id: int | None = None) -> Any: ...
+
+    def stream_capacity(self) -> int: ...
+
+    def is_usable(self) -> bool: ...
+
+    def check_alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+#: Makes the connection for a key: ``factory(key, ssl_context, timeout)``.
+ConnectionFactory = Callable[[PoolKey, "ssl.SSLContext | None", TimeoutConfig], PoolConnection]
+
+
+class ConnectionPool:
+    """A thread-safe pool of HTTP/2 and HTTP/1.1 connections, keyed by origin.
+
+    One HTTP/2 connection per key carries concurrent requests from any
+    number of threads; another opens only when its stream limit is reached
+    or it is going away. HTTP/1.1 connections serve one request at a time
+    and are kept alive between requests.
+
+    :param maxsize: connections kept per key once idle (like
+        ``pool_maxsize``); with ``block`` also the most open at once.
+    :param block: wait for a free connection instead of opening more than
+        ``maxsize`` (like ``pool_block``).
+    :param max_keys: keys (origins) kept (like ``pool_connections``).
+    :param idle_timeout: close connections idle for this many seconds
+        (None: keep them until the server closes them).
+    :param pool_timeout: the longest wait for a connection (``block``, or
+        a connection being opened by another request); None: the request's
+        connect timeout.
+    :param retries: how often a request the server did not process is sent
+        again.
+    :param connect_retries: how often a failed connection attempt is retried.
+    :param window_manager: the HTTP/2 flow-control manager class.
+    :param connection_factory: makes connections (tests and embedders);
+        the default makes :class:`hyper.HTTPConnection` objects.
+    """
+
+    def __init__(
+        self,
+        *,
+        maxsize: int = 10,
+        block: bool = False,
+        max_keys: int = 10,
+        idle_timeout: float | None = 60.0,
+        pool_timeout: float | None = None,
+        retries: int = 2,
+        connect_retries: int = 0,
+        window_manager: type[BaseFlowControlManager] | None = None,
+        connection_factory: ConnectionFactory | None = None,
+    ) -> None:
+        if retries < 0 or connect_retries < 0:
+            raise ValueError("retries and connect_retries must not be negative")
+        self._state: PoolState[PoolConnection] = PoolState(
+            maxsize=maxsize, block=block, max_keys=max_keys, idle_timeout=idle_timeout)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self.pool_timeout = pool_timeout
+        self.retries = retries
+        self.connect_retries = connect_retries
+        self.window_manager = window_manager
+        self._factory: ConnectionFactory = connection_factory or self._new_connection
+        self._contexts = ContextCache()
+        self._reaper: threading.Thread | None = None
+        self._reaper_wake = threading.Event()
+        # Leases of responses garbage-collected unreleased. A finalizer may
+        # run at any allocation, even in a thread holding ``_lock``, so it
+        # only queues the lease; the next locked section releases it.
+        self._lost: deque[Lease[PoolConnection]] = deque()
+
+    # -- public API -------------------------------------------------------------
+
+    def request(
+        self,
+        key: PoolKey,
+        method: str,
+        target: str,
+        body: BodyArg = None,
+        headers: HeadersArg = None,
+        *,
+        timeout: TimeoutArg = None,
+    ) -> BaseResponse:
+        """Send a request to ``key``'s origin; return the response once its
+        headers have arrived. ``target`` is the path and query ("/a?b=c").
+
+        The connection goes back to the pool when the response body has
+        been read to its end or the response is closed.
+        """
+        config = TimeoutConfig.from_arg(timeout)
+        context = self._contexts.get(key.tls) if key.tls is not None else None
+        replay = Replay(body)
+        avoid: set[int] = set()
+        failures = connect_failures = 0
+        while True:
+            try:
+                lease = self._acquire(key, config, context, avoid)
+            except (ConnectError, ConnectTimeout) as exc:
+                connect_failures += 1
+                if connect_failures <= self.connect_retries and replay.rewind():
+                    log.debug("Retrying after a failed connection attempt: %s", exc)
+                    continue
+                raise
+            try:
+                return self._exchange(lease, method, target, body, headers, config)
+            except HyperError as exc:
+                self._release(lease, failed=True)
+                failures += 1
+                if exc.retry_safe and failures <= self.retries and replay.rewind():
+                    log.debug("Retrying %s %s on another connection: %s", method, target, exc)
+                    avoid.add(lease.entry.ident)
+                    continue
+                raise
+            except BaseException:
+                self._release(lease, failed=True)
+                raise
+
+    def urlopen(
+        self,
+        method: str,
+        url: str,
+        body: BodyArg = None,
+        headers: HeadersArg = None,
+        *,
+        timeout: TimeoutArg = None,
+        **key_options: Any,
+    ) -> BaseResponse:
+        """``request()`` with the key made from ``url`` (see :meth:`PoolKey.for_url`)."""
+        key = PoolKey.for_url(url, **key_options)
+        return self.request(key, method, request_target(url), body, headers, timeout=timeout)
+
+    def close(self) -> None:
+        """Close every connection: idle ones now, busy ones as soon as their
+        responses are released. The pool stays usable."""
+        with self._cond:
+            self._state.close_all()
+            closable = self._state.take_closable()
+            self._cond.notify_all()
+        self._reaper_wake.set()
+        _close_all(closable)
+
+    def connection_states(self, key: PoolKey) -> list[EntryState]:
+        """The states of ``key``'s connections (for tests and debugging)."""
+        with self._lock:
+            return [entry.state for entry in self._state.entries(key)]
+
+    def connections(self, key: PoolKey) -> list[PoolConnection]:
+        """``key``'s connections, in the order they were opened."""
+        with self._lock:
+            return [entry.conn for entry in self._state.entries(key)]
+
+    def __enter__(self) -> ConnectionPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- one request --------------------------------------------------------------
+
+    def _exchange(
+        self,
+        lease: Lease[PoolConnection],
+        method: str,
+        target: str,
+        body: BodyArg,
+        headers: HeadersArg,
+        config: TimeoutConfig,
+    ) -> BaseResponse:
+        conn = lease.conn
+        stream_id = conn.request(method, target, body, headers, timeout=config)
+        with self._lock:
+            self._state.opened(lease)
+        response: BaseResponse = conn.get_response(stream_id)
+        response.add_release_callback(partial(self._release, lease))
+        # A response dropped unread must not hold its connection forever.
+        weakref.finalize(response, self._lost.append, lease)
+        return response
+
+    def _release_lost(self) -> None:
+        """Release the leases of responses dropped unread. Caller holds ``_lock``."""
+        while self._lost:
+            lease = self._lost.popleft()
+            if not lease.released:
+                log.debug("A response was garbage-collected before it was read or closed")
+                self._state.release(lease, time.monotonic(), failed=True)
+
+    def _acquire(
+        self,
+        key: PoolKey,
+        config: TimeoutConfig,
+        context: ssl.SSLContext | None,
+        avoid: set[int],
+    ) -> Lease[PoolConnection]:
+        make = partial(self._factory, key, context, config)
+        deadline: Deadline | None = None
+        while True:
+            with self._cond:
+                self._release_lost()
+                decision = self._state.decide(key, time.monotonic(), make, avoid,
+                                              key.h2_on_connect)
+                closable = self._state.take_closable()
+                if isinstance(decision, Wait) and not closable:
+                    if deadline is None:
+                        deadline = Deadline(self._wait_limit(config))
+                    if deadline.expired():
+                        raise self._wait_error(decision.reason, key)
+                    remaining = deadline.remaining()
+                    self._cond.wait(_POLL_INTERVAL if remaining is None
+                                    else min(remaining, _POLL_INTERVAL))
+                    continue
+            _close_all(closable)
+            if isinstance(decision, Use):
+                return decision.lease
+            if isinstance(decision, Check):
+                if self._check(decision.lease):
+                    return decision.lease
+            elif isinstance(decision, Connect):
+                self._connect(decision.lease)
+                return decision.lease
+
+    def _wait_limit(self, config: TimeoutConfig) -> float | None:
+        return self.pool_timeout if self.pool_timeout is not None else config.connect
+
+    @staticmethod
+    def _wait_error(reason: WaitReason, key: PoolKey) -> HyperError:
+        if reason is WaitReason.PENDING:
+            return ConnectTimeout(
+                f"Timed out waiting for the connection to {key.host}:{key.port} "
+                "another request is opening")
+        return PoolTimeout(f"No connection to {key.host}:{key.port} became free in time "
+                           "(the pool is full and blocking)")
+
+    def _connect(self, lease: Lease[PoolConnection]) -> None:
+        try:
+            lease.conn.connect()
+        except BaseException:
+            with self._cond:
+                self._state.connect_failed(lease)
+                closable = self._state.take_closable()
+                self._cond.notify_all()
+            _close_all(closable)
+            raise
+        with self._cond:
+            self._state.connected(lease)
+            self._cond.notify_all()
+
+    def _check(self, lease: Lease[PoolConnection]) -> bool:
+        try:
+            alive = lease.conn.check_alive()
+        except HyperError as exc:
+            log.debug("Pooled connection failed its check: %s", exc)
+            alive = False
+        with self._cond:
+            usable = self._state.checked(lease, alive)
+            closable = self._state.take_closable()
+            self._cond.notify_all()
+        _close_all(closable)
+        return usable
+
+    def _release(self, lease: Lease[PoolConnection], failed: bool = False) -> None:
+        with self._cond:
+            self._release_lost()
+            self._state.release(lease, time.monotonic(), failed)
+            closable = self._state.take_closable()
+            start_reaper = (self._state.idle_timeout is not None and self._reaper is None
+                            and self._state.has_idle())
+            if start_reaper:
+                self._reaper = threading.Thread(
+                    target=self._reap, name="hyper-pool-reaper", daemon=True)
+            self._cond.notify_all()
+        if start_reaper:
+            assert self._reaper is not None
+            self._reaper.start()
+        _close_all(closable)
+
+    # -- idle timeout -----------------------------------------------------------------
+
+    def _reap(self) -> None:
+        """Close connections as their idle time runs out; stop when none is idle."""
+        while True:
+            self._reaper_wake.clear()
+            with self._cond:
+                next_at = self._state.expire(time.monotonic())
+                closable = self._state.take_closable()
+                if next_at is None:
+                    self._reaper = None
+            _close_all(closable)
+            if next_at is None:
+                return
+            self._reaper_wake.wait(max(0.0, next_at - time.monotonic()) + 0.01)
+
+    # -- making connections -------------------------------------------------------------
+
+    def _new_connection(
+        self, key: PoolKey, context: ssl.SSLContext | None, config: TimeoutConfig
+    ) -> PoolConnection:
+        proxy = key.proxy
+        return HTTPConnection(
+            key.host,
+            key.port,
+            secure=key.secure,
+            ssl_context=context,
+            proxy_host=proxy.host if proxy else None,
+            proxy_port=proxy.port if proxy else None,
+            proxy_headers=list(proxy.headers) if proxy else None,
+            timeout=config,
+            window_manager=self.window_manager,
+            h2c=key.h2c,
+        )
+
+
+def _close_all(connections: list[PoolConnection]) -> None:
+    for conn in connections:
+        try:
+            conn.close()
+        except (HyperError, OSError) as exc:
+            log.debug("Error while closing a pooled connection: %s", exc)
+
+
+__all__ = ["ConnectionFactory", "ConnectionPool", "PoolConnection"]
