@@ -52,6 +52,7 @@ from ..common.util import (
 from ..exceptions import (
     ConnectError,
     ConnectionClosed,
+    ConnectTimeout,
     HPACKDecodingError,
     HTTP2ConnectionError,
     HyperError,
@@ -147,6 +148,8 @@ class HTTP20Connection:
         self._closed = False
         self._conn_window = self.window_manager_class(DEFAULT_CONNECTION_WINDOW)
         self._pings: deque[bytes] = deque()
+        # True once the server's first SETTINGS frame has been applied.
+        self._settings_seen = False
         # The server's first bytes, until they show a SETTINGS frame.
         self._preface_pending: bytes | None = b""
         # Promised pushes by parent stream ID, kept after the parent is done.
@@ -182,9 +185,17 @@ class HTTP20Connection:
                 self._h2.initiate_connection()
                 self._h2.increment_flow_control_window(DEFAULT_CONNECTION_WINDOW - 65535)
             self._sock = sock
-        self._send_pending(Deadline(self.timeout.read))
+        deadline = Deadline(self.timeout.connect)
+        self._send_pending(deadline)
         if leftover:
             self._feed(leftover)
+        # Learn the server's limits (MAX_CONCURRENT_STREAMS above all) before
+        # anyone decides how many requests this connection can take. Servers
+        # send their SETTINGS at once, so this costs at most a round trip.
+        self._wait(self._settings_known, deadline, "the server's SETTINGS", ConnectTimeout)
+
+    def _settings_known(self) -> bool:
+        return self._settings_seen
 
     def _connected(self) -> bool:
         return self._sock is not None
@@ -333,30 +344,43 @@ class HTTP20Connection:
         self.connect()
         headers = self._build_headers(method, selector, queued)
         deadline = Deadline(read_timeout)
-        self._wait_for_capacity(deadline)
-        with self._lock:
-            if stream_id is None:
-                stream_id = self._next_stream_id
-                self._next_stream_id += 2
-            self._check_can_open(stream_id)
-            try:
-                self._h2.send_headers(stream_id, headers, end_stream=end_now)
-            except h2.exceptions.StreamIDTooLowError as exc:
-                raise LocalProtocolError(
-                    f"Stream {stream_id} must be sent before streams opened after it"
-                ) from exc
-            except h2.exceptions.TooManyStreamsError as exc:
-                raise StreamNotProcessedError(
-                    "The server's stream limit was reached", stream_id=stream_id
-                ) from exc
-            except h2.exceptions.ProtocolError as exc:
-                raise LocalProtocolError(
-                    f"Request cannot be sent: {exc}", stream_id=stream_id) from exc
-            stream = self._new_stream(stream_id, read_timeout, headers)
-            stream.request_complete = end_now
-            self._unclaimed.append(stream_id)
+        while True:
+            self._wait(self._has_room, deadline, "a free stream slot", WriteTimeout)
+            with self._lock:
+                # Another thread may have taken the slot since the wait;
+                # checking and sending under one lock keeps us in the limit.
+                if self._has_room():
+                    stream_id = self._send_headers_locked(stream_id, headers, end_now,
+                                                          read_timeout)
+                    break
         self._send_pending(deadline)
-        return int(stream_id)
+        return stream_id
+
+    def _send_headers_locked(
+        self, stream_id: int | None, headers: Headers, end_now: bool,
+        read_timeout: float | None,
+    ) -> int:
+        if stream_id is None:
+            stream_id = self._next_stream_id
+            self._next_stream_id += 2
+        self._check_can_open(stream_id)
+        try:
+            self._h2.send_headers(stream_id, headers, end_stream=end_now)
+        except h2.exceptions.StreamIDTooLowError as exc:
+            raise LocalProtocolError(
+                f"Stream {stream_id} must be sent before streams opened after it"
+            ) from exc
+        except h2.exceptions.TooManyStreamsError as exc:
+            raise StreamNotProcessedError(
+                "The server's stream limit was reached", stream_id=stream_id
+            ) from exc
+        except h2.exceptions.ProtocolError as exc:
+            raise LocalProtocolError(
+                f"Request cannot be sent: {exc}", stream_id=stream_id) from exc
+        stream = self._new_stream(stream_id, read_timeout, headers)
+        stream.request_complete = end_now
+        self._unclaimed.append(stream_id)
+        return stream_id
 
     def send(self, data: BodyArg, final: bool = False, stream_id: int | None = None) -> None:
         """Send (more of) a request body, within the server's flow-control window."""
@@ -944,6 +968,9 @@ class HTTP20Connection:
                 error_code=code,
             ))
 
+    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        self._settings_seen = True
+
     def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
         self._pings.append(bytes(event.ping_data or b""))
 
@@ -977,16 +1004,20 @@ class HTTP20Connection:
                 stream_id=stream_id,
             )
 
-    def _wait_for_capacity(self, deadline: Deadline) -> None:
-        """Wait until the server's MAX_CONCURRENT_STREAMS allows one more stream."""
+    def _has_room(self) -> bool:
+        """May one more stream be opened now? Caller holds ``_lock``.
 
-        def room() -> bool:
-            if self._failure is not None or self._going_away or self._closed:
-                return True
-            limit = self._h2.remote_settings.max_concurrent_streams
-            return self._h2.open_outbound_streams < limit
-
-        self._wait(room, deadline, "a free stream slot", WriteTimeout)
+        Until the server's first SETTINGS arrive its MAX_CONCURRENT_STREAMS
+        is unknown (RFC 9113 section 6.5.2: "initially, there is no limit"),
+        and some servers answer a stream over their limit with a connection
+        error; so only the first stream goes out before then.
+        """
+        if self._failure is not None or self._going_away or self._closed:
+            return True  # _check_can_open raises the right error
+        if not self._settings_seen:
+            return self._h2.open_outbound_streams == 0
+        limit = self._h2.remote_settings.max_concurrent_streams
+        return self._h2.open_outbound_streams < limit
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
@@ -1050,6 +1081,7 @@ _HANDLERS: dict[type, Callable[[HTTP20Connection, Any], None]] = {
     h2.events.PushedStreamReceived: HTTP20Connection._on_push,
     h2.events.ConnectionTerminated: HTTP20Connection._on_goaway,
     h2.events.PingAckReceived: HTTP20Connection._on_ping_ack,
+    h2.events.RemoteSettingsChanged: HTTP20Connection._on_settings,
 }
 
 
