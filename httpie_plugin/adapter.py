@@ -26,17 +26,18 @@ class HTTPieHTTP20Adapter(HTTP20Adapter):
     """HTTP20Adapter whose responses keep repeated headers apart for HTTPie.
 
     requests folds repeated response headers into one comma-joined value.
-    HTTPie's own adapters replace the headers with its multi-valued
-    ``HTTPHeadersDict`` so that ``-h`` prints every ``Set-Cookie`` and every
-    repeated header on its own line; this does the same.
+    HTTPie's adapter for http:// (``HTTPieHTTPAdapter``) replaces them with
+    its multi-valued ``HTTPHeadersDict`` so that every ``Set-Cookie`` and
+    every repeated header prints on its own line; this does the same, for
+    http:// and https:// alike (HTTPie's own https:// adapter does not).
     """
 
     def __init__(self, settings: AdapterSettings) -> None:
         super().__init__(**settings.kwargs())
 
     def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
-        response = super().build_response(req, resp)
-        headers = getattr(resp, "headers", None)
-        if HTTPHeadersDict is not None and headers is not None:
-            response.headers = HTTPHeadersDict(headers)
+        response: requests.Response = super().build_response(req, resp)
+        if HTTPHeadersDict is not None:
+            # As HTTPie's HTTPieHTTPAdapter does, from urllib3's header dict.
+            response.headers = HTTPHeadersDict(response.raw.headers)
         return response

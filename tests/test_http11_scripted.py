@@ -217,8 +217,7 @@ def test_idle_connection_closed_by_server_is_noticed(peer_factory: Any) -> None:
     conn.get_response().read()
     # The peer closes its first connection after its one reply.
     deadline = time.monotonic() + 5
-    while conn._sock is not None and time.monotonic() < deadline:
-        conn.check_alive()
+    while conn.check_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert conn._sock is None  # noticed, dropped: the next request reconnects
     assert conn.is_idle() and conn.is_usable() and conn.stream_capacity() == 1

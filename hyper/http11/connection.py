@@ -298,8 +298,8 @@ class HTTP11Connection:
         return 1 if self.is_idle() and not self._closed else 0
 
     def check_alive(self) -> bool:
-        """An idle keep-alive connection is dead if the server closed it (or
-        sent anything, which it must not do unasked)."""
+        """False when an idle keep-alive connection turned out closed by the
+        server (or it sent something unasked), which is then dropped."""
         sock = self._sock
         if self._closed:
             return False
@@ -310,7 +310,10 @@ class HTTP11Connection:
         except (OSError, ValueError):
             readable = [sock]
         if readable:
+            # The server closed the idle connection (or sent garbage): drop
+            # it. The object stays usable: the next request reconnects.
             self._close_socket()
+            return False
         return True
 
     def close(self) -> None:

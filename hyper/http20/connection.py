@@ -148,6 +148,8 @@ class HTTP20Connection:
         self._closed = False
         self._conn_window = self.window_manager_class(DEFAULT_CONNECTION_WINDOW)
         self._pings: deque[bytes] = deque()
+        # Bytes taken from h2's outbound buffer but not yet sent.
+        self._outbound = bytearray()
         # True once the server's first SETTINGS frame has been applied.
         self._settings_seen = False
         # The server's first bytes, until they show a SETTINGS frame.
@@ -236,6 +238,11 @@ class HTTP20Connection:
         """Take over a socket after ``101 Switching Protocols``; return stream 1."""
         with self._lock:
             self._h2.increment_flow_control_window(DEFAULT_CONNECTION_WINDOW - 65535)
+            # h2 did not see the request that carried the upgrade; a HEAD
+            # response has no body whatever its Content-Length says.
+            method = dict(request_headers).get(b":method")
+            if 1 in self._h2.streams:
+                self._h2.streams[1].request_method = method
             stream = self._new_stream(1, read_timeout, request_headers)
             stream.request_complete = True
             self._unclaimed.append(1)
@@ -689,7 +696,7 @@ class HTTP20Connection:
             if sock is not None and self._failure is None:
                 with contextlib.suppress(h2.exceptions.ProtocolError):
                     self._h2.close_connection(error_code or 0)
-                data = self._h2.data_to_send()
+                data = bytes(self._outbound) + self._h2.data_to_send()
             self._cond.notify_all()
         if sock is None:
             return
@@ -827,6 +834,10 @@ class HTTP20Connection:
             data = self._check_server_preface(data)
             if not data:
                 return
+        # h2 empties its outbound buffer when a GOAWAY arrives, yet frames
+        # other threads queued before it (the END_STREAM of an upload on a
+        # stream the server will still process) must go out: keep them.
+        self._outbound += self._h2.data_to_send()
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -1053,7 +1064,8 @@ class HTTP20Connection:
             raise WriteTimeout("Timed out waiting to write to the connection")
         try:
             with self._lock:
-                data = self._h2.data_to_send()
+                data = bytes(self._outbound) + self._h2.data_to_send()
+                self._outbound.clear()
             if not data:
                 return
             if log.isEnabledFor(logging.DEBUG):

@@ -15,10 +15,11 @@ from __future__ import annotations
 from ..common.connection import H2CMode
 from ._contexts import ContextCache, make_context
 from ._key import PoolKey, ProxySettings, TLSSettings, request_target
-from ._pool import ConnectionPool, PoolConnection
+from ._pool import ConnectionFactory, ConnectionPool, PoolConnection, default_connection_factory
 from ._state import EntryState, PoolStateError
 
 __all__ = [
+    "ConnectionFactory",
     "ConnectionPool",
     "ContextCache",
     "EntryState",
@@ -28,6 +29,7 @@ __all__ = [
     "PoolStateError",
     "ProxySettings",
     "TLSSettings",
+    "default_connection_factory",
     "make_context",
     "request_target",
 ]

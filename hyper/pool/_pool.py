@@ -11,7 +11,7 @@ closed outside the lock too.
 
 A request that fails with an error whose ``retry_safe`` is True (the
 server certainly did not process it: GOAWAY's ``last_stream_id`` below its
-stream, or REFUSED_STREAM) is sent again, on another connection, when its
+stream, or REFUSED_STREAM) is sent again, on a new connection, when its
 body can be sent again; at most ``retries`` times. Connection failures
 (refused, connect timeout) are retried ``connect_retries`` times.
 
@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
@@ -123,7 +123,7 @@ class ConnectionPool:
         max_keys: int = 10,
         idle_timeout: float | None = 60.0,
         pool_timeout: float | None = None,
-        retries: int = 2,
+        retries: int = 3,
         connect_retries: int = 0,
         window_manager: type[BaseFlowControlManager] | None = None,
         connection_factory: ConnectionFactory | None = None,
@@ -138,7 +138,8 @@ class ConnectionPool:
         self.retries = retries
         self.connect_retries = connect_retries
         self.window_manager = window_manager
-        self._factory: ConnectionFactory = connection_factory or self._new_connection
+        self._factory: ConnectionFactory = connection_factory or partial(
+            default_connection_factory, window_manager=window_manager)
         self._contexts = ContextCache()
         self._reaper: threading.Thread | None = None
         self._reaper_wake = threading.Event()
@@ -168,6 +169,10 @@ class ConnectionPool:
         config = TimeoutConfig.from_arg(timeout)
         context = self._contexts.get(key.tls) if key.tls is not None else None
         replay = Replay(body)
+        if headers is not None and not isinstance(headers, Mapping) \
+                and not hasattr(headers, "iter_raw"):
+            # An iterator of pairs would be used up by the first attempt.
+            headers = list(headers)
         avoid: set[int] = set()
         failures = connect_failures = 0
         while True:
@@ -185,7 +190,7 @@ class ConnectionPool:
                 self._release(lease, failed=True)
                 failures += 1
                 if exc.retry_safe and failures <= self.retries and replay.rewind():
-                    log.debug("Retrying %s %s on another connection: %s", method, target, exc)
+                    log.debug("Retrying %s %s on a new connection: %s", method, target, exc)
                     avoid.add(lease.entry.ident)
                     continue
                 raise
@@ -275,7 +280,7 @@ class ConnectionPool:
             with self._cond:
                 self._release_lost()
                 decision = self._state.decide(key, time.monotonic(), make, avoid,
-                                              key.h2_on_connect)
+                                              key.h2_on_connect, fresh=bool(avoid))
                 closable = self._state.take_closable()
                 if isinstance(decision, Wait) and not closable:
                     if deadline is None:
@@ -367,24 +372,26 @@ class ConnectionPool:
                 return
             self._reaper_wake.wait(max(0.0, next_at - time.monotonic()) + 0.01)
 
-    # -- making connections -------------------------------------------------------------
-
-    def _new_connection(
-        self, key: PoolKey, context: ssl.SSLContext | None, config: TimeoutConfig
-    ) -> PoolConnection:
-        proxy = key.proxy
-        return HTTPConnection(
-            key.host,
-            key.port,
-            secure=key.secure,
-            ssl_context=context,
-            proxy_host=proxy.host if proxy else None,
-            proxy_port=proxy.port if proxy else None,
-            proxy_headers=list(proxy.headers) if proxy else None,
-            timeout=config,
-            window_manager=self.window_manager,
-            h2c=key.h2c,
-        )
+def default_connection_factory(
+    key: PoolKey,
+    context: ssl.SSLContext | None,
+    config: TimeoutConfig,
+    window_manager: type[BaseFlowControlManager] | None = None,
+) -> PoolConnection:
+    """A :class:`hyper.HTTPConnection` for ``key`` (not yet connected)."""
+    proxy = key.proxy
+    return HTTPConnection(
+        key.host,
+        key.port,
+        secure=key.secure,
+        ssl_context=context,
+        proxy_host=proxy.host if proxy else None,
+        proxy_port=proxy.port if proxy else None,
+        proxy_headers=list(proxy.headers) if proxy else None,
+        timeout=config,
+        window_manager=window_manager,
+        h2c=key.h2c,
+    )
 
 
 def _close_all(connections: list[PoolConnection]) -> None:
@@ -395,4 +402,4 @@ def _close_all(connections: list[PoolConnection]) -> None:
             log.debug("Error while closing a pooled connection: %s", exc)
 
 
-__all__ = ["ConnectionFactory", "ConnectionPool", "PoolConnection"]
+__all__ = ["ConnectionFactory", "ConnectionPool", "PoolConnection", "default_connection_factory"]

@@ -246,11 +246,21 @@ class PoolState(Generic[C]):
         new_connection: Callable[[], C],
         avoid: Iterable[int] = (),
         h2_on_connect: bool = True,
+        fresh: bool = False,
     ) -> Decision[C]:
-        """Pick a connection for one request. ``avoid`` lists entry idents
-        that failed this request before (a retry goes elsewhere)."""
+        """Pick a connection for one request.
+
+        ``avoid`` lists the idents of entries that failed this request
+        before. ``fresh`` asks for a new connection (a retry: on a new
+        connection the request is among the first streams, which a server
+        that stops after N requests still processes); a blocking pool that
+        is full falls back to the others.
+        """
         home = self._key_state(key, h2_on_connect)
         self._sweep(home, now)
+        full = self.block and len(home.entries) >= self.maxsize
+        if fresh and not full:
+            return self._connect_new(home, new_connection)
         avoided = set(avoid)
         candidates = [e for e in home.entries if e.ident not in avoided]
 
@@ -270,9 +280,11 @@ class PoolState(Generic[C]):
         if any(self._soon_shared(home, e) for e in candidates):
             return Wait(WaitReason.PENDING)
 
-        if self.block and len(home.entries) >= self.maxsize:
+        if full:
             return Wait(WaitReason.FULL)
+        return self._connect_new(home, new_connection)
 
+    def _connect_new(self, home: KeyState[C], new_connection: Callable[[], C]) -> Connect[C]:
         entry = Entry(new_connection(), home, next(self._ids))
         home.entries.append(entry)
         return Connect(self._lease(entry))
