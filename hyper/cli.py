@@ -38,7 +38,6 @@ from .exceptions import (
     ConnectionClosed,
     HyperError,
     LocalProtocolError,
-    ProxyError,
     RemoteProtocolError,
     Timeout,
     TLSError,
@@ -407,8 +406,6 @@ def describe_error(exc: BaseException, request: Request, args: argparse.Namespac
         return f"timed out after {args.timeout:g}s talking to {where} ({exc}); see --timeout"
     if isinstance(exc, TLSError):
         return f"TLS failed with {where}: {exc} (see --ca-cert and --insecure)"
-    if isinstance(exc, ProxyError):
-        return f"proxy error: {exc}"
     if isinstance(exc, ConnectError):
         return f"cannot connect to {where}: {exc}"
     if isinstance(exc, (RemoteProtocolError, ConnectionClosed)):

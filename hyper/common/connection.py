@@ -28,7 +28,7 @@ from ..http20.connection import HTTP20Connection
 from ..http20.window import BaseFlowControlManager
 from .body import BodyArg, known_length
 from .timeouts import TimeoutArg, TimeoutConfig
-from .transport import ProxyConfig, open_transport
+from .transport import open_transport, proxy_config
 from .util import HeadersArg, normalize_headers, split_host_port
 
 AnyConnection = Union[HTTP20Connection, HTTP11Connection]
@@ -87,10 +87,7 @@ class HTTPConnection:
             **kwargs)
         self._proxy_args: dict[str, Any] = {
             "proxy_host": proxy_host, "proxy_port": proxy_port, "proxy_headers": proxy_headers}
-        self._proxy: ProxyConfig | None = None
-        if proxy_host is not None:
-            phost, pport = split_host_port(proxy_host, proxy_port, 8080)
-            self._proxy = ProxyConfig(phost, pport, tuple(normalize_headers(proxy_headers)))
+        self._proxy = proxy_config(proxy_host, proxy_port, proxy_headers)
         self._lock = threading.Lock()
         self._conn: AnyConnection | None = None
         self.protocol = Protocol.NOT_CONNECTED

@@ -15,6 +15,7 @@ import h11
 
 from ..exceptions import ConnectError, ConnectTimeout, ProxyError, TLSError
 from .timeouts import Deadline
+from .util import HeadersArg, normalize_headers, split_host_port
 
 log = logging.getLogger("hyper")
 
@@ -26,6 +27,16 @@ class ProxyConfig:
     host: str
     port: int
     headers: tuple[tuple[bytes, bytes], ...] = field(default=())
+
+
+def proxy_config(
+    proxy_host: str | None, proxy_port: int | None, proxy_headers: HeadersArg
+) -> ProxyConfig | None:
+    """The proxy named by hyper 0.7's constructor arguments (port 8080 by default)."""
+    if proxy_host is None:
+        return None
+    host, port = split_host_port(proxy_host, proxy_port, 8080)
+    return ProxyConfig(host, port, tuple(normalize_headers(proxy_headers)))
 
 
 @dataclass

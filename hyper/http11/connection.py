@@ -17,7 +17,7 @@ import h11
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import ProxyConfig, open_transport
+from ..common.transport import open_transport, proxy_config
 from ..common.util import HeadersArg, authority, normalize_headers, split_host_port
 from ..exceptions import (
     ConnectionClosed,
@@ -54,10 +54,7 @@ class HTTP11Connection:
         self.authority = authority(self.host, self.port, self.secure)
         self.ssl_context = ssl_context
         self.timeout = TimeoutConfig.from_arg(timeout)
-        self.proxy: ProxyConfig | None = None
-        if proxy_host is not None:
-            phost, pport = split_host_port(proxy_host, proxy_port, 8080)
-            self.proxy = ProxyConfig(phost, pport, tuple(normalize_headers(proxy_headers)))
+        self.proxy = proxy_config(proxy_host, proxy_port, proxy_headers)
         #: The size of the buffer used for each read from the socket.
         self.network_buffer_size: int = int(kwargs.pop("network_buffer_size", 65536))
         self._sock: socket.socket | None = kwargs.pop("sock", None)

@@ -40,7 +40,7 @@ from hyperframe.frame import Frame
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import ProxyConfig, open_transport
+from ..common.transport import open_transport, proxy_config
 from ..common.util import (
     CONNECTION_SPECIFIC_HEADERS,
     HeadersArg,
@@ -119,10 +119,7 @@ class HTTP20Connection:
         self.ssl_context = ssl_context
         self.force_proto = force_proto
         self.timeout = TimeoutConfig.from_arg(timeout)
-        self.proxy: ProxyConfig | None = None
-        if proxy_host is not None:
-            phost, pport = split_host_port(proxy_host, proxy_port, 8080)
-            self.proxy = ProxyConfig(phost, pport, tuple(normalize_headers(proxy_headers)))
+        self.proxy = proxy_config(proxy_host, proxy_port, proxy_headers)
         #: The size of the buffer used for each read from the socket.
         self.network_buffer_size: int = int(kwargs.pop("network_buffer_size", 65536))
         self._given_sock: socket.socket | None = kwargs.pop("sock", None)
