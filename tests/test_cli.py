@@ -379,10 +379,15 @@ def test_protocol_error_from_server() -> None:
         (["GET", "https://localhost:99999/"], "bad port"),
         (["GET", "http:///path"], "no host"),
         (["GET", "--timeout", "0", "https://localhost/"], "must be greater than zero"),
+        (["GET", "--timeout", "soon", "https://localhost/"], "not a number"),
+        (["GET", "https://localhost/", "-"], "standard input is closed"),
     ],
 )
 def test_usage_errors(argv: list[str], message: str) -> None:
-    run = hyper(*argv)
+    stdin = io.BytesIO()
+    stdin.close()
+    out, err = io.BytesIO(), io.StringIO()
+    run = Run(int(main(argv, stdin=stdin, stdout=out, stderr=err)), out.getvalue(), err.getvalue())
     assert run.status == ExitStatus.ERROR
     assert message in run.err
     assert run.out == b""
@@ -392,3 +397,10 @@ def test_invalid_header_value_is_refused_locally(h2_server: Any, certs: Any) -> 
     run = secure(certs, h2_server.url_for("/get"), "X-Bad:a\rb")
     assert run.status == ExitStatus.ERROR
     assert run.err.startswith("hyper: error: invalid request: ")
+
+
+def test_debug_adds_the_traceback(h2_server: Any) -> None:
+    run = hyper("--debug", h2_server.url_for("/get"))
+    assert run.status == ExitStatus.ERROR
+    assert "Traceback (most recent call last)" in run.err
+    assert run.err.rstrip("\n").splitlines()[-1].startswith("hyper: error: TLS failed")

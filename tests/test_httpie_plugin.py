@@ -126,13 +126,17 @@ class HTTPie:
             return Result(int(status), out.read(), err.read())
 
     def spawn(
-        self, *args: str, stdin: bytes = b"", extra_env: dict[str, str] | None = None
+        self,
+        *args: str,
+        stdin: bytes = b"",
+        extra_env: dict[str, str] | None = None,
+        program: str = HTTP,
     ) -> Result:
         env = {k: v for k, v in os.environ.items() if k != "HTTPIE_HTTP2"}
         env["HTTPIE_CONFIG_DIR"] = str(self.config_dir)
         env.update(extra_env or {})
         proc = subprocess.run(
-            [HTTP, *args],
+            [program, *args],
             input=stdin,
             capture_output=True,
             env=env,
@@ -375,11 +379,16 @@ def test_bad_environment_value_warns_once(http: HTTPie, h2_server: Any, certs: A
     )
 
 
-def test_installed_command_over_h2(http: HTTPie, h2_server: Any, certs: Any) -> None:
+def test_installed_commands_over_h2(http: HTTPie, h2_server: Any, certs: Any) -> None:
     result = http.spawn("--http2", "--print=hb", verify(certs), h2_server.url_for("/get"))
     assert result.status == 0, result.stderr
     assert result.status_line == "HTTP/2.0 200 OK"
     assert result.stderr == ""
+    # `https` is `http` with https:// as the default scheme.
+    https = str(Path(HTTP).with_name("https"))
+    url = f"{h2_server.authority}/get"
+    result = http.spawn("--http2", "--print=h", verify(certs), url, program=https)
+    assert result.status_line == "HTTP/2.0 200 OK", result.stderr
 
 
 # ---------------------------------------------------------------------------
@@ -738,3 +747,77 @@ def test_check_status(http: HTTPie, h2_server: Any, certs: Any, path: str, expec
     h1 = http.run("--check-status", "--print=h", verify(certs), url)
     assert h2.status == h1.status == expected
     assert h2.status_line.startswith("HTTP/2.0 ")
+
+
+# ---------------------------------------------------------------------------
+# The pieces, without HTTPie around them
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "mode"),
+    [
+        ([], {}, "off"),
+        (["--http2"], {}, "negotiate"),
+        (["--http2-prior-knowledge"], {}, "prior-knowledge"),
+        (["--http2", "--no-http2"], {}, "off"),
+        (["--no-http2", "--http2"], {}, "negotiate"),
+        ([], {"HTTPIE_HTTP2": "1"}, "negotiate"),
+        ([], {"HTTPIE_HTTP2": " On "}, "negotiate"),
+        ([], {"HTTPIE_HTTP2": "0"}, "off"),
+        ([], {"HTTPIE_HTTP2": ""}, "off"),
+        (["--no-http2"], {"HTTPIE_HTTP2": "yes"}, "off"),
+        (["--http2-prior-knowledge"], {"HTTPIE_HTTP2": "true"}, "prior-knowledge"),
+    ],
+)
+def test_mode_from_options_and_environment(
+    argv: list[str], environ: dict[str, str], mode: str
+) -> None:
+    import argparse
+
+    from httpie_plugin.options import Mode, add_options, mode_from
+
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    assert mode_from(parser.parse_args(argv), environ) is Mode(mode)
+
+
+def test_bad_environment_value() -> None:
+    from httpie_plugin.options import EnvValueError, mode_from
+
+    with pytest.raises(EnvValueError, match="HTTPIE_HTTP2='2'"):
+        mode_from(None, {"HTTPIE_HTTP2": "2"})
+
+
+def test_options_refuse_a_parser_that_has_them() -> None:
+    import argparse
+
+    from httpie_plugin.options import add_options
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--http2")
+    with pytest.raises(argparse.ArgumentError):
+        add_options(parser)
+
+
+def test_adapter_settings() -> None:
+    import argparse
+
+    from httpie_plugin.options import Mode
+    from httpie_plugin.settings import adapter_settings, tls_version
+
+    args = argparse.Namespace(ssl_version="tls1.2", ciphers="ECDHE+AESGCM")
+    https = adapter_settings("https", Mode.NEGOTIATE, args)
+    assert https.kwargs() == {
+        "h2c": "upgrade",
+        "ssl_version": ssl.TLSVersion.TLSv1_2,
+        "ciphers": "ECDHE+AESGCM",
+    }
+    # HTTPie leaves --ciphers None or "" when not given.
+    plain = argparse.Namespace(ssl_version=None, ciphers="")
+    assert adapter_settings("https", Mode.NEGOTIATE, plain).kwargs()["ciphers"] is None
+    assert adapter_settings("http", Mode.NEGOTIATE, args).h2c == "upgrade"
+    assert adapter_settings("http", Mode.PRIOR_KNOWLEDGE, args).h2c == "prior-knowledge"
+    assert tls_version("ssl2.3") is None
+    assert tls_version("tls1.1") is ssl.TLSVersion.TLSv1_1
+    with pytest.raises(ValueError, match="tls9"):
+        tls_version("tls9")
