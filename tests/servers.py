@@ -619,6 +619,9 @@ class AsgiH1Handler(BaseHTTPRequestHandler):
     server_version = "hyper-tests-h1"
     # A response may start long before its body: flush every write.
     wbufsize = 0
+    # Every read from the client (an idle keep-alive connection, a request
+    # body the app or _drain reads) gives up after this long.
+    timeout = 60.0
 
     def __getattr__(self, name: str) -> Any:
         # http.server looks up do_<METHOD>; serve every method.
@@ -635,6 +638,11 @@ class AsgiH1Handler(BaseHTTPRequestHandler):
             exchange.finish()
         except (ConnectionError, OSError):
             self.close_connection = True
+
+
+#: Largest unread request body the stdlib bridge reads and drops to keep
+#: the connection; above it (or for a chunked body) it announces its close.
+DRAIN_LIMIT = 1024 * 1024
 
 
 class _H1Exchange:
@@ -722,6 +730,11 @@ class _H1Exchange:
         self.h.send_response(status)
         for name, value in headers:
             self.h.send_header(name, value)
+        if not self._body_drainable():
+            # The unread request body cannot be skipped: say so before the
+            # client reuses the connection (RFC 9112 section 9.6).
+            self.h.send_header("Connection", "close")
+            self.h.close_connection = True
         if self.chunked_response:
             self.h.send_header("Transfer-Encoding", "chunked")
         self.h.end_headers()
@@ -750,9 +763,27 @@ class _H1Exchange:
             return
         if not self.response_done:
             self.h.close_connection = True
-        # An unread request body would be parsed as the next request.
-        if not (self.request_done or self.no_request_body):
+        # An unread request body would be parsed as the next request: read
+        # and drop it (_start announced the close when it cannot be).
+        if not self.h.close_connection and not self._drain():
             self.h.close_connection = True
+
+    def _body_drainable(self) -> bool:
+        """Whether what the app left of the request body can be skipped:
+        a Content-Length body of at most DRAIN_LIMIT bytes still unread."""
+        if self.request_done or self.no_request_body:
+            return True
+        return not self.chunked_request and self.remaining <= DRAIN_LIMIT
+
+    def _drain(self) -> bool:
+        """Read the rest of a Content-Length request body; False on EOF."""
+        while not (self.request_done or self.no_request_body):
+            data = self.h.rfile.read(min(self.remaining, 64 * 1024))
+            if not data:
+                return False
+            self.remaining -= len(data)
+            self.request_done = self.remaining == 0
+        return True
 
 
 def run_h1(settings: dict[str, Any]) -> None:

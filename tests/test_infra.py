@@ -326,6 +326,42 @@ def test_h1_server_chunked_upload_keepalive(h1_server: Server) -> None:
         conn.close()
 
 
+def test_h1_server_keeps_the_connection_after_a_body_the_app_left_unread(
+    h1_server: Server,
+) -> None:
+    """/token answers without reading the request body: the server drops the
+    rest itself and the same connection serves the next request."""
+    conn = http.client.HTTPConnection(h1_server.host, h1_server.port, timeout=TIMEOUT)
+    try:
+        conn.request("POST", "/token/first", body=b"unread " * 5000)
+        response = conn.getresponse()
+        assert response.read() == b"first"
+        assert response.getheader("connection") is None
+        first_socket = conn.sock
+        conn.request("GET", "/token/second")
+        assert conn.getresponse().read() == b"second"
+        assert conn.sock is first_socket
+    finally:
+        conn.close()
+
+
+def test_h1_server_announces_its_close_after_a_chunked_body_left_unread(
+    h1_server: Server,
+) -> None:
+    """A chunked body of unknown length is not drained: the response says
+    ``Connection: close``, so a keep-alive client opens a new connection."""
+    conn = http.client.HTTPConnection(h1_server.host, h1_server.port, timeout=TIMEOUT)
+    try:
+        conn.request("POST", "/token/first", body=iter([b"unread"] * 3), encode_chunked=True)
+        response = conn.getresponse()
+        assert response.getheader("connection") == "close"
+        assert response.read() == b"first"
+        conn.request("GET", "/token/second")
+        assert conn.getresponse().read() == b"second"
+    finally:
+        conn.close()
+
+
 # --------------------------------------------------------------------------
 # The app's endpoints (over the HTTP/1.1 server, and h2 for h2-only ones)
 

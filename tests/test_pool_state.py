@@ -377,6 +377,71 @@ def test_invalid_sizes_are_refused() -> None:
         PoolState(maxsize=0)
 
 
+def test_idle_connection_gone_dead_is_closed_before_any_decision() -> None:
+    harness = Harness(version=11)
+    lease = harness.lease()
+    harness.release(lease)
+    lease.conn.usable = False
+    # No check needed: the connection already says it cannot serve.
+    assert isinstance(harness.decide(), Connect)
+    assert harness.closed == [lease.conn]
+
+
+def test_without_idle_timeout_nothing_expires() -> None:
+    harness = Harness(version=11, idle_timeout=None)
+    lease = harness.lease()
+    harness.release(lease)
+    assert harness.state.expire(1e9) is None
+    harness.collect()
+    assert harness.states() == [EntryState.IDLE]
+    assert harness.closed == []
+
+
+def test_close_all_during_a_check_retires_the_connection_after_its_request() -> None:
+    harness = Harness(version=11)
+    harness.release(harness.lease())
+    check = harness.decide()
+    assert isinstance(check, Check)
+    harness.state.close_all()
+    harness.collect()
+    # The check is under way: the connection still serves its request...
+    assert harness.closed == []
+    assert harness.state.checked(check.lease, True)
+    assert check.lease.entry.state is EntryState.DRAINING
+    harness.open(check.lease)
+    # ...and closes as soon as that request is over.
+    harness.release(check.lease)
+    assert harness.closed == [check.lease.conn]
+
+
+@pytest.mark.parametrize(
+    ("state", "assigned", "reserved", "version", "problem"),
+    [
+        (EntryState.CLOSED, 1, 0, 20, "a closed entry is still in the pool"),
+        (EntryState.ACTIVE, 1, 2, 20, "reserved 2 outside 0..assigned 1"),
+        (EntryState.ACTIVE, 1, -1, 20, "reserved -1 outside 0..assigned 1"),
+        (EntryState.IDLE, 1, 0, 20, "an idle entry has leases"),
+        (EntryState.ACTIVE, 0, 0, 20, "a ACTIVE entry has no lease"),
+        (EntryState.CHECKING, 0, 0, 20, "a CHECKING entry has no lease"),
+        (EntryState.ACTIVE, 2, 0, 11, "2 requests share a connection of version 11"),
+        (EntryState.ACTIVE, 2, 0, None, "2 requests share a connection of version None"),
+    ],
+)
+def test_invariant_check_reports_each_broken_rule(
+    state: EntryState, assigned: int, reserved: int, version: int | None, problem: str,
+) -> None:
+    """The invariants the state machine test relies on do catch breakage."""
+    harness = Harness(version=20)
+    entry = harness.lease().entry
+    harness.state.check_invariants()
+    entry.state, entry.assigned, entry.reserved, entry.version = (
+        state, assigned, reserved, version)
+    with pytest.raises(PoolStateError) as info:
+        harness.state.check_invariants()
+    assert problem in str(info.value)
+    assert str(info.value).startswith(f"Connection {entry.ident} ({state.name}): ")
+
+
 # -- every interleaving keeps the invariants -------------------------------------------------------
 
 

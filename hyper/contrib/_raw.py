@@ -73,9 +73,6 @@ class BodyReader:
     def read1(self, amt: int | None = None) -> bytes:
         return self.read(amt if amt is not None and amt >= 0 else None)
 
-    def readable(self) -> bool:
-        return True
-
     def isclosed(self) -> bool:
         return self._response.closed
 

@@ -457,8 +457,9 @@ class PoolState(Generic[C]):
                 self._remove(entry)
 
     def _remove(self, entry: Entry[C]) -> None:
-        if entry in entry.home.entries:
-            entry.home.entries.remove(entry)
+        # Called once per entry, right after its move to CLOSED (CLOSED is
+        # final), and an entry leaves its key's list only here.
+        entry.home.entries.remove(entry)
         self._closable.append(entry.conn)
 
     # -- invariants (checked by the tests after every step) -------------------------

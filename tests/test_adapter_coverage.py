@@ -1,0 +1,108 @@
+"""HTTP20Adapter and its raw response on the paths the main adapter tests
+leave out: other URL schemes, a proxy given as ``host:port``, header values
+beyond latin-1, the file-like and http.client-like faces of ``raw``, and
+urllib3 versions without ``version_string``. Real servers on loopback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from hyper.contrib import HTTP20Adapter, _raw
+from servers import Certs, Server
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_or_ca_bundle_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY",
+                 "http_proxy", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def session(certs: Certs) -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        adapter = HTTP20Adapter()
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.verify = str(certs.ca_path)
+        yield session
+
+
+def received(response: requests.Response) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for name, value in response.json()["headers"]:
+        headers.setdefault(name.lower(), []).append(value)
+    return headers
+
+
+def test_adapter_mounted_for_another_scheme_refuses_it() -> None:
+    with requests.Session() as session:
+        session.mount("ftp://", HTTP20Adapter())
+        with pytest.raises(requests.exceptions.InvalidSchema, match="cannot send ftp:// URLs"):
+            session.get("ftp://127.0.0.1/file")
+
+
+def test_proxy_without_a_scheme_is_an_http_proxy(
+    session: requests.Session, h1_server: Server, tinyproxy_server: Any,
+) -> None:
+    # requests accepts "host:port" and means http://host:port.
+    proxy = f"{tinyproxy_server.host}:{tinyproxy_server.port}"
+    r = session.get(h1_server.url + "/get", proxies={"http": proxy})
+    assert r.status_code == 200
+    assert any("tinyproxy" in via for via in received(r)["via"])
+
+
+def test_header_value_beyond_latin1_goes_as_utf8(
+    session: requests.Session, h2_server: Server,
+) -> None:
+    r = session.get(h2_server.url + "/get", headers={"X-Name": "名前", "X-Latin": "café"})
+    headers = received(r)
+    # The app shows header bytes as latin-1 text.
+    assert headers["x-name"] == ["名前".encode().decode("latin-1")]
+    assert headers["x-latin"] == ["café"]
+
+
+def test_raw_read1_and_fileno(session: requests.Session, h2_server: Server) -> None:
+    r = session.get(h2_server.url + "/token/abcdefgh", stream=True)
+    first = r.raw.read1(3)
+    assert 0 < len(first) <= 3
+    rest = r.raw.read1()
+    assert first + rest == b"abcdefgh"
+    with pytest.raises(OSError, match="no file descriptor"):
+        r.raw.fileno()
+    r.close()
+
+
+def test_original_response_acts_as_http_clients(
+    session: requests.Session, h2_server: Server,
+) -> None:
+    r = session.get(h2_server.url + "/headers/repeat")
+    original = r.raw._original_response
+    pairs = [(n.lower(), v) for n, v in original.getheaders()]
+    assert [p for p in pairs if p[0] in ("set-cookie", "x-multi")] == [
+        ("set-cookie", "first=1; Path=/"),
+        ("set-cookie", "second=2; Path=/"),
+        ("x-multi", "one"),
+        ("x-multi", "two"),
+    ]
+    assert original.getheader("x-absent", "none") == "none"
+    assert repr(original) == "<OriginalResponse 200 version=20>"
+
+
+def test_urllib3_without_version_string(
+    session: requests.Session, h2_server: Server, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """urllib3 1.26's HTTPResponse takes no ``version_string``: it is left out."""
+    assert session.get(h2_server.url + "/get").raw.version_string == "HTTP/2"
+    monkeypatch.setattr(_raw, "_HAS_VERSION_STRING", False)
+    r = session.get(h2_server.url + "/get")
+    assert (r.status_code, r.raw.version) == (200, 20)
+    # urllib3 2's own default when it is not given.
+    assert r.raw.version_string == "HTTP/?"
