@@ -596,6 +596,9 @@ def run_hypercorn(settings: dict[str, Any]) -> None:
     config.bind = [f"fd://{fd}" for fd in settings.pop("fds")]
     config.accesslog = "-"
     config.errorlog = "-"
+    # Tests leave keep-alive connections open; don't wait long for them at
+    # shutdown (the default is 3 s per server, after SIGTERM).
+    config.graceful_timeout = 0.5
     for key, value in settings.items():
         if not hasattr(config, key):
             raise SystemExit(f"unknown hypercorn setting {key!r}")
