@@ -7,6 +7,7 @@ a user calls (``read``, ``read_chunked``, iteration, ``close``) lives here.
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from .headers import HTTPHeaderMap
 log = logging.getLogger("hyper")
 
 
-class BaseResponse:
+class BaseResponse(abc.ABC):
     """A response whose body is read lazily from its connection."""
 
     #: 20 for HTTP/2, 11 for HTTP/1.1 (the numbers urllib3 and HTTPie use).
@@ -43,13 +44,13 @@ class BaseResponse:
 
     # -- to be provided by the protocol ----------------------------------
 
+    @abc.abstractmethod
     def _next_piece(self) -> bytes | None:
         """The next piece of the raw body (may be b""), or None at its end."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _abandon(self) -> None:
         """Stop receiving the body: the caller no longer wants it."""
-        raise NotImplementedError
 
     # -- public API -------------------------------------------------------
 

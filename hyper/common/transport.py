@@ -7,6 +7,7 @@ connecting are translated into hyper's exception tree.
 from __future__ import annotations
 
 import logging
+import selectors
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -18,6 +19,10 @@ from .timeouts import Deadline
 from .util import HeadersArg, normalize_headers, split_host_port
 
 log = logging.getLogger("hyper")
+
+# selectors.PollSelector where the platform has poll(2) (all but Windows).
+_Selector: type[selectors.BaseSelector] = getattr(
+    selectors, "PollSelector", selectors.SelectSelector)
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,6 @@ class Transport:
     sock: socket.socket
     alpn: str | None
     secure: bool
-    # Bytes the proxy sent after its CONNECT answer, already the server's.
-    leftover: bytes = b""
 
 
 def open_transport(
@@ -69,15 +72,10 @@ def open_transport(
     target = (proxy.host, proxy.port) if proxy else (host, port)
     sock = _tcp_connect(target, deadline)
     try:
-        leftover = b""
-        if proxy is not None and secure:
-            leftover = _connect_tunnel(sock, host, port, proxy, deadline)
         if not secure:
-            return Transport(sock, None, False, leftover)
-        if leftover:
-            # A TLS server speaks only after our ClientHello: anything before
-            # it came from a broken proxy.
-            raise ProxyError("The proxy sent unexpected data after its CONNECT answer")
+            return Transport(sock, None, False)
+        if proxy is not None:
+            _connect_tunnel(sock, host, port, proxy, deadline)
         assert ssl_context is not None
         tls = _tls_wrap(sock, host, ssl_context, deadline)
         return Transport(tls, tls.selected_alpn_protocol(), True)
@@ -117,8 +115,8 @@ def _tls_wrap(
 
 def _connect_tunnel(
     sock: socket.socket, host: str, port: int, proxy: ProxyConfig, deadline: Deadline
-) -> bytes:
-    """Ask the proxy for a tunnel; return any bytes read past its answer."""
+) -> None:
+    """Ask the proxy for a tunnel to ``host:port`` (then spoken to in TLS)."""
     # RFC 9110 section 9.3.6: the target of CONNECT is always host:port.
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     conn = h11.Connection(our_role=h11.CLIENT)
@@ -130,20 +128,13 @@ def _connect_tunnel(
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                data = sock.recv(65536)
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            if isinstance(event, h11.Response):
-                if not 200 <= event.status_code < 300:
-                    raise ProxyError(
-                        f"The proxy refused the tunnel to {target}: "
-                        f"{event.status_code} {event.reason.decode('latin-1')}",
-                        error_code=event.status_code,
-                    )
-                return bytes(conn.trailing_data[0])
-            raise ProxyError(f"Unexpected answer from the proxy: {event!r}")
+                conn.receive_data(sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                break
+            else:
+                # h11 turns anything but interim (1xx) and final responses
+                # into a RemoteProtocolError while a response is awaited.
+                assert isinstance(event, h11.InformationalResponse)
     except socket.timeout as exc:
         raise ConnectTimeout(
             f"Timed out waiting for the proxy's CONNECT answer for {target}"
@@ -152,3 +143,25 @@ def _connect_tunnel(
         raise ProxyError(f"The proxy's answer to CONNECT is not valid HTTP/1.1: {exc}") from exc
     except OSError as exc:
         raise ProxyError(f"The proxy closed the connection during CONNECT: {exc}") from exc
+    if not 200 <= event.status_code < 300:
+        raise ProxyError(
+            f"The proxy refused the tunnel to {target}: "
+            f"{event.status_code} {event.reason.decode('latin-1')}",
+            error_code=event.status_code,
+        )
+    if conn.trailing_data[0]:
+        # A TLS server speaks only after our ClientHello: anything before it
+        # came from a broken proxy.
+        raise ProxyError("The proxy sent unexpected data after its CONNECT answer")
+
+
+def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
+    """True once ``sock`` has something to read (data, EOF or an error),
+    False after ``timeout`` seconds (None: no limit).
+
+    poll(2) rather than select(2), which cannot watch a descriptor numbered
+    1024 or above: a process with many files open gets such sockets.
+    """
+    with _Selector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(timeout))

@@ -8,7 +8,6 @@ request is in flight at a time (HTTP/1.1 pipelining is not used).
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import ssl
 from typing import Any, Union
@@ -17,7 +16,7 @@ import h11
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import open_transport, proxy_config
+from ..common.transport import open_transport, proxy_config, wait_readable
 from ..common.util import HeadersArg, authority, normalize_headers, split_host_port
 from ..exceptions import (
     ConnectionClosed,
@@ -58,12 +57,9 @@ class HTTP11Connection:
         #: The size of the buffer used for each read from the socket.
         self.network_buffer_size: int = int(kwargs.pop("network_buffer_size", 65536))
         self._sock: socket.socket | None = kwargs.pop("sock", None)
-        self._leftover: bytes = kwargs.pop("leftover", b"")
         if kwargs:
             raise TypeError(f"Unexpected arguments: {', '.join(sorted(kwargs))}")
         self._h11 = h11.Connection(our_role=h11.CLIENT)
-        if self._leftover:
-            self._h11.receive_data(self._leftover)
         self._read_timeout: float | None = self.timeout.read
         self._response_pending = False
         self._closed = False
@@ -177,13 +173,12 @@ class HTTP11Connection:
             raise LocalProtocolError("No request is waiting for its response")
         while True:
             event = self._next_event()
-            if isinstance(event, h11.Response):
-                return event
-            if isinstance(event, h11.InformationalResponse):
-                if event.status_code == 101:
-                    return event
-                continue
-            raise HTTP11Error(f"Unexpected {type(event).__name__} before the response")
+            if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                continue  # an interim response (100 Continue, 103 Early Hints)
+            # Before its final response a server can only send interim ones:
+            # h11 raises RemoteProtocolError on anything else.
+            assert isinstance(event, (h11.Response, h11.InformationalResponse))
+            return event
 
     def _hold_response(self, head: h11.Response) -> None:
         """Keep a response head read early (h2c upgrade declined) for get_response()."""
@@ -193,8 +188,8 @@ class HTTP11Connection:
         """After 101 Switching Protocols: hand over the socket and any bytes
         already read past the 101 (they belong to the new protocol)."""
         sock, self._sock = self._sock, None
-        if sock is None:
-            raise ConnectionClosed("The connection closed during the protocol switch")
+        # The 101 was just read from it.
+        assert sock is not None
         leftover, _ = self._h11.trailing_data
         self._response_pending = False
         self._closed = True
@@ -217,9 +212,9 @@ class HTTP11Connection:
                 self._eof = not data
                 self._h11.receive_data(data)
                 continue
-            if isinstance(event, h11.ConnectionClosed):
-                self._close_socket()
-                raise ConnectionClosed("The server closed the connection without a response")
+            # (No ConnectionClosed event: this is only called while a
+            # response is due, and h11 reports an EOF then as an error, or
+            # as the end of a body delimited by the close.)
             return event
 
     def _read_body_piece(self) -> bytes | None:
@@ -232,6 +227,7 @@ class HTTP11Connection:
             self._response_pending = False
             self._reset_if_reusable()
             return None
+        # h11 pauses after a 2xx answer to CONNECT: what follows is a tunnel.
         raise HTTP11Error(f"Unexpected {type(event).__name__} in the response body")
 
     def _abandon_response(self) -> None:
@@ -302,11 +298,7 @@ class HTTP11Connection:
             return False
         if sock is None or self._response_pending:
             return True
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            readable = [sock]
-        if readable:
+        if wait_readable(sock, 0):
             # The server closed the idle connection (or sent garbage): drop
             # it. The object stays usable: the next request reconnects.
             self._close_socket()

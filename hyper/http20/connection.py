@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import socket
 import ssl
 import threading
@@ -36,11 +35,12 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 from hyperframe.frame import Frame
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import open_transport, proxy_config
+from ..common.transport import open_transport, proxy_config, wait_readable
 from ..common.util import (
     CONNECTION_SPECIFIC_HEADERS,
     HeadersArg,
@@ -74,6 +74,9 @@ _ERROR_CODES = h2.errors.ErrorCodes
 # The most a reader takes from the socket in one turn before handing the
 # events to the waiting threads.
 _BATCH_LIMIT = 1024 * 1024
+
+# RFC 9113 section 3.4: the client connection preface starts with this.
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 def _code(value: int) -> str:
@@ -168,7 +171,6 @@ class HTTP20Connection:
             if self._closed:
                 raise ConnectionClosed("The connection has been closed")
             sock = self._given_sock
-            leftover = b""
             if sock is None:
                 transport = open_transport(
                     self.host,
@@ -179,15 +181,13 @@ class HTTP20Connection:
                     connect_timeout=self.timeout.connect,
                 )
                 self._check_alpn(transport.alpn, transport.sock)
-                sock, leftover = transport.sock, transport.leftover
+                sock = transport.sock
             with self._lock:
                 self._h2.initiate_connection()
                 self._h2.increment_flow_control_window(DEFAULT_CONNECTION_WINDOW - 65535)
             self._sock = sock
         deadline = Deadline(self.timeout.connect)
         self._send_pending(deadline)
-        if leftover:
-            self._feed(leftover)
         # Learn the server's limits (MAX_CONCURRENT_STREAMS above all) before
         # anyone decides how many requests this connection can take. Servers
         # send their SETTINGS at once, so this costs at most a round trip.
@@ -237,9 +237,8 @@ class HTTP20Connection:
             self._h2.increment_flow_control_window(DEFAULT_CONNECTION_WINDOW - 65535)
             # h2 did not see the request that carried the upgrade; a HEAD
             # response has no body whatever its Content-Length says.
-            method = dict(request_headers).get(b":method")
-            if 1 in self._h2.streams:
-                self._h2.streams[1].request_method = method
+            # (initiate_upgrade_connection() opened stream 1 in h2.)
+            self._h2.streams[1].request_method = dict(request_headers).get(b":method")
             stream = self._new_stream(1, read_timeout, request_headers)
             stream.request_complete = True
             self._unclaimed.append(1)
@@ -247,7 +246,7 @@ class HTTP20Connection:
         self._sock = sock
         self._send_pending(Deadline(read_timeout))
         if leftover:
-            self._feed(leftover)
+            self._feed(sock, leftover)
         return 1
 
     # ------------------------------------------------------------------
@@ -349,14 +348,14 @@ class HTTP20Connection:
         headers = self._build_headers(method, selector, queued)
         deadline = Deadline(read_timeout)
         while True:
-            self._wait(self._has_room, deadline, "a free stream slot", WriteTimeout)
             with self._lock:
-                # Another thread may have taken the slot since the wait;
-                # checking and sending under one lock keeps us in the limit.
+                # Checking and sending under one lock keeps us in the limit
+                # when other threads open streams too.
                 if self._has_room():
                     stream_id = self._send_headers_locked(stream_id, headers, end_now,
                                                           read_timeout)
                     break
+            self._wait(self._has_room, deadline, "a free stream slot", WriteTimeout)
         self._send_pending(deadline)
         return stream_id
 
@@ -374,11 +373,14 @@ class HTTP20Connection:
             raise LocalProtocolError(
                 f"Stream {stream_id} must be sent before streams opened after it"
             ) from exc
-        except h2.exceptions.TooManyStreamsError as exc:
-            raise StreamNotProcessedError(
-                "The server's stream limit was reached", stream_id=stream_id
-            ) from exc
         except h2.exceptions.ProtocolError as exc:
+            # (Not TooManyStreamsError: _has_room() checked h2's own limit
+            # under this lock.) h2 refuses invalid headers only while it
+            # encodes them, when its HPACK encoder has already changed: the
+            # server's decoder no longer matches, so no request may start
+            # here any more (those in flight go on).
+            self._going_away = True
+            self._cond.notify_all()
             raise LocalProtocolError(
                 f"Request cannot be sent: {exc}", stream_id=stream_id) from exc
         stream = self._new_stream(stream_id, read_timeout, headers)
@@ -474,10 +476,9 @@ class HTTP20Connection:
             # Ended by us, or the server reset it after answering (RFC 9113
             # section 8.1): nothing more may be sent.
             return -1
-        try:
-            return self._h2.local_flow_control_window(stream_id)
-        except h2.exceptions.StreamClosedError:
-            return -1
+        # Our side is still open, so h2's stream is too (a reset by either
+        # side marks request_complete, or fails the stream).
+        return self._h2.local_flow_control_window(stream_id)
 
     def _live_stream_for_upload(self, stream_id: int) -> Stream | None:
         """The stream, if it can still take data; raises if it failed."""
@@ -508,8 +509,6 @@ class HTTP20Connection:
 
         Waits for the response headers, at most the read timeout. Thread-safe.
         """
-        from .response import HTTP20Response
-
         with self._lock:
             if stream_id is None:
                 if not self._unclaimed:
@@ -521,17 +520,25 @@ class HTTP20Connection:
             stream.response_taken = True
             if stream_id in self._unclaimed:
                 self._unclaimed.remove(stream_id)
+        return self._response_for(stream, f"response headers on stream {stream_id}")
+
+    def _response_for(self, stream: Stream, what: str) -> Any:
+        """Wait for ``stream``'s response headers and wrap them in a response.
+
+        Whatever fails (a timeout, a failed stream, a malformed response),
+        the stream is abandoned: nobody else will read it.
+        """
+        from .response import HTTP20Response
+
         try:
-            self._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout),
-                       f"response headers on stream {stream_id}")
+            self._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout), what)
+            if stream.headers is None:
+                assert stream.error is not None
+                raise stream.error
+            return HTTP20Response(stream.headers, self, stream)
         except BaseException:
-            self._forget(stream_id)
+            self._cancel(stream)
             raise
-        if stream.headers is None:
-            self._forget(stream_id)
-            assert stream.error is not None
-            raise stream.error
-        return HTTP20Response(stream.headers, self, stream)
 
     def get_pushes(self, stream_id: int | None = None, capture_all: bool = False) -> Iterator[Any]:
         """Yield the pushes promised so far (on ``stream_id``, or on any stream).
@@ -568,46 +575,41 @@ class HTTP20Connection:
         self._wait(lambda: stream.data_ready, Deadline(stream.read_timeout),
                    f"data on stream {stream.stream_id}")
         with self._lock:
-            if not stream.data:
-                if stream.state is ResponseState.FAILED:
-                    assert stream.error is not None
-                    raise stream.error
-                self._streams.pop(stream.stream_id, None)
-                return None
-            payload, flow_length = stream.data.popleft()
-            increment = stream.window._handle_frame(flow_length)
+            piece = stream.data.popleft() if stream.data else None
+            if piece is None and stream.state is ResponseState.FAILED:
+                assert stream.error is not None
+                raise stream.error
+            increment = stream.window._handle_frame(piece[1]) if piece else 0
             if increment and stream.state is ResponseState.RECEIVING_BODY:
                 with contextlib.suppress(h2.exceptions.ProtocolError):
                     self._h2.increment_flow_control_window(increment, stream.stream_id)
+        if piece is None:
+            # The response is complete: forget the stream. If our request is
+            # still being sent (RFC 9113 section 8.1: the server may answer
+            # first), _cancel() resets the stream rather than leave our side
+            # open, where it would hold one of the server's stream slots.
+            self._cancel(stream)
+            return None
         if increment:
             self._send_pending(Deadline(stream.read_timeout))
-        return payload
+        return piece[0]
 
     def _cancel(self, stream: Stream, code: int = h2.errors.ErrorCodes.CANCEL) -> None:
         """Abandon a stream: reset it if still open, forget its buffers."""
         with self._lock:
+            # (A stream is abandoned only once its response was asked for,
+            # so it is no longer in _unclaimed.)
             self._streams.pop(stream.stream_id, None)
-            if stream.stream_id in self._unclaimed:
-                self._unclaimed.remove(stream.stream_id)
             if stream.state in (ResponseState.COMPLETE, ResponseState.FAILED) and \
                     stream.request_complete:
                 return
             stream.fail(ConnectionClosed("The response was closed", stream_id=stream.stream_id))
             if self._sock is None or self._failure is not None:
                 return
-            try:
-                self._h2.reset_stream(stream.stream_id, code)
-            except h2.exceptions.StreamClosedError:
-                return
-            except h2.exceptions.ProtocolError:
-                return
+            # Some side of the stream is still open in h2 too: a reset or
+            # both ends of it set request_complete and end the response.
+            self._h2.reset_stream(stream.stream_id, code)
         self._send_pending(Deadline(self.timeout.read), quiet=True)
-
-    def _forget(self, stream_id: int) -> None:
-        with self._lock:
-            stream = self._streams.get(stream_id)
-        if stream is not None:
-            self._cancel(stream)
 
     # ------------------------------------------------------------------
     # State for the pool
@@ -635,32 +637,24 @@ class HTTP20Connection:
             return not self._streams and not self._pending
 
     def check_alive(self) -> bool:
-        """Process whatever the server sent while we were idle; still usable?"""
-        if self._sock is None:
-            return self.is_usable()
-        while self.is_usable():
-            with self._lock:
-                if self._reading:
-                    break
-            if not self._readable_now():
-                break
-            try:
-                self._wait_once(Deadline(0.5))
-            except HyperError:
-                break
-        return self.is_usable()
+        """Process whatever the server sent while we were idle; still usable?
 
-    def _readable_now(self) -> bool:
-        sock = self._sock
-        if sock is None:
-            return False
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
+        Reads only what is there already; if another thread is reading, it
+        processes whatever comes.
+        """
+        while True:
+            with self._lock:
+                sock = self._sock
+                if sock is None or self._reading or not self._usable_locked():
+                    return self._usable_locked()
+                self._reading = True
+            try:
+                # A zero deadline: "nothing (more) to read" ends the loop as
+                # a ReadTimeout. Frames to send back get the usual time.
+                self._read_turn(sock, Deadline(0), "the server", ReadTimeout,
+                                Deadline(self.timeout.read or 5.0))
+            except HyperError:
+                return self.is_usable()
 
     # ------------------------------------------------------------------
     # Other public methods
@@ -733,61 +727,63 @@ class HTTP20Connection:
                 self._raise_if_failed()
                 if self._reading:
                     remaining = deadline.remaining()
-                    if remaining == 0 or not self._cond.wait(remaining):
-                        if ready():
-                            return
+                    if remaining == 0:
                         raise timeout_error(f"Timed out waiting for {what}")
+                    self._cond.wait(remaining)
                     continue
-            self._wait_once(deadline, what, timeout_error)
+                self._reading = True
+                sock = self._sock
+            # Connected (every caller connected first) and neither failed
+            # nor closed (checked above): the socket is there.
+            assert sock is not None
+            self._read_turn(sock, deadline, what, timeout_error)
 
-    def _wait_once(
+    def _read_turn(
         self,
+        sock: socket.socket,
         deadline: Deadline,
-        what: str = "the server",
-        timeout_error: type[HyperError] = ReadTimeout,
+        what: str,
+        timeout_error: type[HyperError],
+        flush_deadline: Deadline | None = None,
     ) -> None:
-        """Take the reader role, read one batch, feed it. Caller holds no lock."""
-        with self._lock:
-            if self._reading:
-                return
-            self._reading = True
+        """As the reader (the caller took the role), read one batch and feed
+        it; then give up the role and send what h2 wants to answer."""
         try:
-            data = self._recv(deadline, what, timeout_error)
-            self._feed(data, flush=False)
+            data = self._recv(sock, deadline, what, timeout_error)
+            self._feed(sock, data, flush=False)
         finally:
             with self._lock:
                 self._reading = False
                 self._cond.notify_all()
-        self._send_pending(deadline, quiet=True)
+        self._send_pending(flush_deadline or deadline, quiet=True)
 
-    def _recv(self, deadline: Deadline, what: str, timeout_error: type[HyperError]) -> bytes:
-        sock = self._sock
-        if sock is None:
-            raise ConnectionClosed("The connection is closed")
-        while True:
-            if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
-                try:
-                    readable, _, _ = select.select([sock], [], [], deadline.remaining())
-                except (OSError, ValueError) as exc:
-                    self._fail(ConnectionClosed(f"The connection was lost: {exc}"))
-                    raise self._failure from exc  # type: ignore[misc]
-                if not readable:
-                    raise timeout_error(f"Timed out waiting for {what}")
-            if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
-                raise timeout_error(f"Timed out waiting for {what}")
-            try:
-                sock.settimeout(deadline.remaining())
-                data = sock.recv(self.network_buffer_size)
-                return self._drain(sock, data) if data else data
-            except (ssl.SSLWantReadError, BlockingIOError):
-                continue
-            except socket.timeout as exc:
-                raise timeout_error(f"Timed out waiting for {what}") from exc
-            except OSError as exc:
-                self._fail(ConnectionClosed(f"The connection was lost: {exc}"))
-                raise self._failure from exc  # type: ignore[misc]
-            finally:
-                self._io_lock.release()
+    def _recv(self, sock: socket.socket, deadline: Deadline, what: str,
+              timeout_error: type[HyperError]) -> bytes:
+        """One batch from the socket; the one place its read errors are translated."""
+        try:
+            return self._recv_batch(sock, deadline)
+        except (socket.timeout, ssl.SSLWantReadError, BlockingIOError) as exc:
+            # (A non-blocking read only happens once the deadline is reached.)
+            raise timeout_error(f"Timed out waiting for {what}") from exc
+        except (OSError, ValueError) as exc:
+            # ValueError: the socket was closed by another thread (close()).
+            self._fail(ConnectionClosed(f"The connection was lost: {exc}"))
+            raise self._failure from exc  # type: ignore[misc]
+
+    def _recv_batch(self, sock: socket.socket, deadline: Deadline) -> bytes:
+        """Wait until the socket is readable, then read what is there.
+        Raises socket.timeout when the deadline comes first."""
+        pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
+        if not pending and not wait_readable(sock, deadline.remaining()):
+            raise socket.timeout("nothing to read")
+        if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
+            raise socket.timeout("another thread is using the socket")
+        try:
+            sock.settimeout(deadline.remaining())
+            data = sock.recv(self.network_buffer_size)
+            return self._drain(sock, data) if data else data
+        finally:
+            self._io_lock.release()
 
     def _drain(self, sock: socket.socket, first: bytes) -> bytes:
         """Add what else is already readable, without waiting, so that h2 and
@@ -809,8 +805,9 @@ class HTTP20Connection:
             size += len(more)
         return b"".join(parts)
 
-    def _feed(self, data: bytes, flush: bool = True) -> None:
-        """Give received bytes to h2 and apply its events. Caller holds no lock."""
+    def _feed(self, sock: socket.socket, data: bytes, flush: bool = True) -> None:
+        """Give bytes received on ``sock`` to h2 and apply its events; close
+        ``sock`` if they broke the connection. Caller holds no lock."""
         with self._lock:
             failed_before = self._failure is not None
             self._feed_locked(data)
@@ -819,13 +816,16 @@ class HTTP20Connection:
         if flush or failure is not None:
             self._send_pending(Deadline(self.timeout.read or 5.0), quiet=True)
         if failure is not None:
-            self._close_socket()
+            with self._lock:
+                # (close() may have dropped it already: closing twice is harmless.)
+                self._sock = None
+            sock.close()
 
     def _feed_locked(self, data: bytes) -> None:
         if not data:
             self._fail_locked(ConnectionClosed(
                 "The server closed the connection" +
-                (" after GOAWAY" if self._going_away else "")))
+                (" after GOAWAY" if self._goaway_last_id is not None else "")))
             return
         if self._preface_pending is not None:
             data = self._check_server_preface(data)
@@ -948,9 +948,9 @@ class HTTP20Connection:
         values = dict(headers)
         scheme = values.get(b":scheme", b"").decode("latin-1")
         claimed = values.get(b":authority", b"").decode("latin-1").lower()
+        # The server may leave out the default port or write it; an IPv6
+        # host is already bracketed in self.authority.
         ours = {self.authority.lower(), f"{self.authority.lower()}:{self.port}"}
-        if ":" in self.host:
-            ours.add(f"[{self.host.lower()}]:{self.port}")
         return scheme == self.scheme and claimed in ours
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
@@ -1008,7 +1008,8 @@ class HTTP20Connection:
         self._raise_if_failed()
         if self._going_away or self._closed:
             raise StreamNotProcessedError(
-                "The connection is going away (GOAWAY received); the request was not sent",
+                "The connection is going away (GOAWAY received, or its header compression "
+                "state was lost); the request was not sent",
                 stream_id=stream_id,
             )
 
@@ -1044,12 +1045,6 @@ class HTTP20Connection:
             stream.fail(error)
         self._cond.notify_all()
 
-    def _close_socket(self) -> None:
-        with self._lock:
-            sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
-
     def _send_pending(self, deadline: Deadline, quiet: bool = False) -> None:
         """Flush h2's outbound buffer, in order. Caller holds no lock."""
         sock = self._sock
@@ -1069,12 +1064,12 @@ class HTTP20Connection:
                 _log_frames(data)
             sock.settimeout(deadline.remaining())
             sock.sendall(data)
-        except socket.timeout as exc:
-            self._fail(WriteTimeout("Timed out writing to the server"))
-            if not quiet:
-                raise WriteTimeout("Timed out writing to the server") from exc
         except OSError as exc:
-            self._fail(ConnectionClosed(f"The connection was lost while sending: {exc}"))
+            # Part of a frame may have gone out: the connection is done.
+            # (At a deadline already reached the socket is non-blocking.)
+            timed_out = isinstance(exc, (socket.timeout, BlockingIOError, ssl.SSLWantWriteError))
+            self._fail(WriteTimeout("Timed out writing to the server") if timed_out else
+                       ConnectionClosed(f"The connection was lost while sending: {exc}"))
             if not quiet:
                 raise self._failure from exc  # type: ignore[misc]
         finally:
@@ -1102,7 +1097,9 @@ def _lock_timeout(deadline: Deadline) -> float:
 def _translate_protocol_error(exc: h2.exceptions.ProtocolError) -> HyperError:
     """The one place h2's protocol errors become hyper's."""
     code = int(getattr(exc, "error_code", None) or _ERROR_CODES.PROTOCOL_ERROR)
-    if code == _ERROR_CODES.COMPRESSION_ERROR:
+    # h2 reports a header block it cannot decode as a PROTOCOL_ERROR caused
+    # by hpack's exception (not as a COMPRESSION_ERROR).
+    if isinstance(exc.__cause__, hpack.HPACKError):
         error: HyperError = HPACKDecodingError(
             f"The server's headers could not be decoded: {exc}", error_code=code)
     else:
@@ -1115,13 +1112,12 @@ def _translate_protocol_error(exc: h2.exceptions.ProtocolError) -> HyperError:
 
 def _log_frames(data: bytes) -> None:
     view = memoryview(data)
-    while len(view) >= 9:
-        try:
-            frame, length = Frame.parse_frame_header(view[:9])
-        except Exception:
-            return
-        if len(view) < 9 + length:
-            return
+    if data.startswith(_PREFACE):
+        log.debug("Sent the connection preface")
+        view = view[len(_PREFACE):]
+    # h2 hands out whole frames only.
+    while view:
+        frame, length = Frame.parse_frame_header(view[:9])
         frame.parse_body(view[9:9 + length])
         log.debug("Sent frame: %r", frame)
         view = view[9 + length:]

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from ..common.headers import HTTPHeaderMap
 from ..common.response import BaseResponse
-from ..common.timeouts import Deadline
 from ..exceptions import RemoteProtocolError
 from .streams import Headers, Stream
 
@@ -32,7 +31,9 @@ class HTTP20Response(BaseResponse):
     def __init__(self, headers: Headers, connection: HTTP20Connection, stream: Stream) -> None:
         pseudo, regular = _split_pseudo(headers)
         status = pseudo.get(b":status", b"")
-        if not status.isdigit():
+        # RFC 9110 section 15: "The status code of a response is a three-digit
+        # integer code"; anything else makes the response malformed.
+        if len(status) != 3 or not status.isdigit():
             raise RemoteProtocolError(
                 f"Invalid :status {status!r} on stream {stream.stream_id}",
                 stream_id=stream.stream_id,
@@ -87,14 +88,11 @@ class HTTP20Push:
         return self._stream.stream_id
 
     def get_response(self) -> HTTP20Response:
-        """The pushed response (waits for its headers, bounded by the read timeout)."""
-        stream = self._stream
-        self._connection._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout),
-                               f"pushed response on stream {stream.stream_id}")
-        if stream.headers is None:
-            assert stream.error is not None
-            raise stream.error
-        return HTTP20Response(stream.headers, self._connection, stream)
+        """The pushed response (waits for its headers, bounded by the read
+        timeout). If that fails, the push is cancelled."""
+        response: HTTP20Response = self._connection._response_for(
+            self._stream, f"pushed response on stream {self._stream.stream_id}")
+        return response
 
     def cancel(self) -> None:
         """Refuse the pushed response: RST_STREAM with CANCEL."""
