@@ -19,6 +19,7 @@ import hyper.tls
 from hyper import HTTP11Connection, HTTP20Connection, HTTPConnection
 from hyper.exceptions import (
     ConnectError,
+    ConnectionClosed,
     ConnectTimeout,
     HyperError,
     InvalidHeaderError,
@@ -387,3 +388,27 @@ def test_ping(h2c_server: Any) -> None:
         assert b"12345678" in conn._pings
         with pytest.raises(HyperError):
             conn.ping(b"short")
+
+
+def test_close_wakes_a_thread_waiting_for_its_response(h2_server: Any,
+                                                       ssl_context: ssl.SSLContext) -> None:
+    conn = HTTP20Connection(h2_server.host, h2_server.port, secure=True,
+                            ssl_context=ssl_context, timeout=30)
+    stream_id = conn.request("GET", "/delay/8")
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            conn.get_response(stream_id)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    waiter.join(0.3)  # let it block in its read
+    conn.close()
+    # Woken by the close, long before its 30 s timeout or the 8 s answer.
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ConnectionClosed)

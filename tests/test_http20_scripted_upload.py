@@ -25,6 +25,7 @@ from h2peer import (
     PeerSession,
     call,
     expect_request,
+    expect_rst,
     handshake,
     respond,
     send,
@@ -280,14 +281,18 @@ def _answer_early_and_reset(session: PeerSession) -> None:
 
 def test_early_response_and_reset_no_error_during_upload(h: Harness) -> None:
     settings = {SettingsFrame.INITIAL_WINDOW_SIZE: 100}
-    peer = h.start(
-        [handshake(settings), *WARM_UP, expect_request("u"), call(_answer_early_and_reset)]
-    )
+    peer = h.start([
+        handshake(settings), *WARM_UP, expect_request("u"), call(_answer_early_and_reset),
+        expect_request("after"), respond("after", b"next"),
+    ])
     # A client still waiting for window here would wait for its whole timeout.
     conn = h.client(peer, timeout=2)
     warm_up(conn)
     sid = conn.request("POST", "/big", body=b"b" * 10_000)
     assert conn.get_response(sid).read() == b"stop uploading"
+    # One more exchange, so the peer has sent its RST_STREAM (byte by byte,
+    # maybe after the client stopped uploading) before the client closes.
+    assert conn.get_response(conn.request("GET", "/after")).read() == b"next"
     h.finish()
     # Without more window the client could not send more than the first 100 bytes.
     assert sum(len(f.data) for f in data_frames(peer, sid)) == 100
@@ -323,3 +328,45 @@ def test_invalid_header_name_is_refused_before_sending(h: Harness, name: str) ->
     assert conn.get_response(conn.request("GET", "/ok")).read() == b"fine"
     h.finish()
     assert [b.path for b in peer.blocks] == ["/ok"]
+
+
+def _answer_early_without_reset(session: PeerSession) -> None:
+    stream_id = session.stream("u")
+    session.expect_type(DataFrame, "the first DATA", lambda f: f.stream_id == stream_id)
+    # A complete response, no RST_STREAM and no more window: the server
+    # wants no more of the body.
+    respond(stream_id, b"enough")(session)
+
+
+def test_early_response_without_reset_stops_the_upload(h: Harness) -> None:
+    settings = {SettingsFrame.INITIAL_WINDOW_SIZE: 100}
+    peer = h.start([
+        handshake(settings), *WARM_UP, expect_request("u"), call(_answer_early_without_reset),
+        expect_rst("u", [ErrorCodes.CANCEL]),
+    ])
+    conn = h.client(peer, timeout=3)
+    warm_up(conn)
+    # Returns at once instead of waiting out the timeout for window.
+    sid = conn.request("POST", "/big", body=b"b" * 10_000)
+    assert conn.get_response(sid).read() == b"enough"
+    h.finish()
+    assert sum(len(f.data) for f in data_frames(peer, sid)) == 100
+
+
+def _failing_body() -> Iterator[bytes]:
+    yield b"first part"
+    raise RuntimeError("the body's source failed")
+
+
+def test_failing_body_resets_the_stream(h: Harness) -> None:
+    peer = h.start([
+        handshake(), *WARM_UP, expect_request("u"), expect_rst("u", [ErrorCodes.CANCEL]),
+        expect_request("after"), respond("after", b"still fine"),
+    ])
+    conn = h.client(peer)
+    warm_up(conn)
+    with pytest.raises(RuntimeError, match="source failed"):
+        conn.request("POST", "/broken", body=_failing_body())
+    assert conn.is_idle() or conn.stream_capacity() > 0
+    assert conn.get_response(conn.request("GET", "/after")).read() == b"still fine"
+    h.finish()

@@ -274,9 +274,6 @@ def test_failing_body_over_http2_keeps_the_connection(
         assert factory.count == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: HTTP20Connection.request leaves the stream open when the body "
-    "iterator raises (no RST_STREAM), so its stream slot is never freed"))
 def test_failing_body_over_http2_frees_its_stream_slot(
     start_hypercorn: Any, certs: Certs,
 ) -> None:

@@ -276,7 +276,7 @@ class HTTP20Connection:
         empty = known_length(body) == 0
         stream_id = self._open_stream(method, url, queued, None, empty, config.read)
         if not empty:
-            self._send_body(stream_id, iter_body(body), True, config.read)
+            self._send_body_or_abort(stream_id, iter_body(body), True, config.read)
         return int(stream_id)
 
     def putrequest(self, method: str, selector: str, **kwargs: Any) -> int:
@@ -331,7 +331,7 @@ class HTTP20Connection:
         end_now = final and message_body is None
         self._open_stream(method, selector, queued, sid, end_now, read_timeout)
         if message_body is not None:
-            self._send_body(sid, iter_body(message_body), final, read_timeout)
+            self._send_body_or_abort(sid, iter_body(message_body), final, read_timeout)
 
     def _open_stream(
         self,
@@ -418,6 +418,36 @@ class HTTP20Connection:
             *rest,
         ]
 
+    def _send_body_or_abort(
+        self, stream_id: int, chunks: Iterator[bytes], final: bool, read_timeout: float | None
+    ) -> None:
+        """Send the body; if that fails (the body's own iterator raised, a
+        write timed out), reset the stream with CANCEL (RFC 9113 section
+        5.4.2) so that it neither holds a stream slot nor leaves the server
+        waiting for the rest, then re-raise."""
+        try:
+            self._send_body(stream_id, chunks, final, read_timeout)
+        except BaseException:
+            self._abort_upload(stream_id)
+            raise
+
+    def _abort_upload(self, stream_id: int) -> None:
+        with self._lock:
+            stream = self._streams.pop(stream_id, None)
+            if stream_id in self._unclaimed:
+                self._unclaimed.remove(stream_id)
+            if stream is None or self._sock is None or self._failure is not None:
+                return
+            # Both halves over means h2 has closed the stream already.
+            if stream.request_complete and stream.state is ResponseState.COMPLETE:
+                return
+            stream.fail(ConnectionClosed("The request body could not be sent",
+                                         stream_id=stream_id))
+            # (A stream the server reset is closed in h2: nothing to send.)
+            with contextlib.suppress(h2.exceptions.StreamClosedError):
+                self._h2.reset_stream(stream_id, _ERROR_CODES.CANCEL)
+        self._send_pending(Deadline(self.timeout.read), quiet=True)
+
     def _send_body(
         self, stream_id: int, chunks: Iterator[bytes], final: bool, read_timeout: float | None
     ) -> None:
@@ -478,7 +508,13 @@ class HTTP20Connection:
             return -1
         # Our side is still open, so h2's stream is too (a reset by either
         # side marks request_complete, or fails the stream).
-        return self._h2.local_flow_control_window(stream_id)
+        window = self._h2.local_flow_control_window(stream_id)
+        if window == 0 and stream.state is ResponseState.COMPLETE:
+            # RFC 9113 section 8.1: the whole response came before the
+            # request body did, and the server grants no more room for it:
+            # it wants no more. Waiting would only run into the timeout.
+            return -1
+        return window
 
     def _live_stream_for_upload(self, stream_id: int) -> Stream | None:
         """The stream, if it can still take data; raises if it failed."""
@@ -491,6 +527,10 @@ class HTTP20Connection:
         if self._send_window(stream_id) < 0:
             # RFC 9113 section 8.1: the server may answer (and close the
             # stream) before the request is complete; stop sending quietly.
+            if not stream.request_complete:
+                # Our half is still open: close it, or it holds one of the
+                # server's stream slots for good.
+                self._h2.reset_stream(stream_id, _ERROR_CODES.CANCEL)
             stream.request_complete = True
             return None
         return stream
@@ -700,6 +740,11 @@ class HTTP20Connection:
                 pass
             finally:
                 self._io_lock.release()
+        # shutdown() first: it wakes a thread blocked waiting to read this
+        # socket (close() alone does not), which then sees the closed
+        # connection instead of waiting out its timeout.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
         sock.close()
 
     def __enter__(self) -> HTTP20Connection:
