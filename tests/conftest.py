@@ -194,3 +194,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if paths:
                 report.sections.append((f"server logs: {name}", log_tail(paths)))
     return report
+
+
+@pytest.fixture(params=["whole", "bytewise"])
+def h(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A scripted HTTP/2 peer harness (tests/h2peer.py), its scripts fed
+    whole and one byte at a time."""
+    from h2peer import Harness
+
+    harness = Harness(request.param)
+    yield harness
+    harness.teardown()

@@ -9,8 +9,7 @@ import shutil
 import socket
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ import urllib3
 
 import hyper.exceptions as hx
 from app import payload
+from concurrency import run_threads
 from h2peer import Harness, expect_request, handshake, respond, send_data, send_headers, send_rst
 from hyper.common.timeouts import TimeoutConfig
 from hyper.contrib import HTTP20Adapter
@@ -50,28 +50,6 @@ def session_for(adapter: HTTP20Adapter, certs: Certs) -> requests.Session:
     session.mount("http://", adapter)
     session.verify = str(certs.ca_path)
     return session
-
-
-def run_threads(count: int, work: Callable[[int], None], timeout: float = 60.0) -> None:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count, timeout=timeout)
-
-    def body(i: int) -> None:
-        try:
-            barrier.wait()
-            work(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    assert not [t for t in threads if t.is_alive()], "threads still running after the timeout"
-    if errors:
-        raise errors[0]
 
 
 # -- many threads, one adapter -----------------------------------------------------------------

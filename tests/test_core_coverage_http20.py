@@ -75,12 +75,6 @@ OPEN_CONNECTION_WINDOW = MAX_WINDOW - 65535
 STUCK_UPLOAD = b"u" * (64 << 20)
 
 
-@pytest.fixture(params=["whole", "bytewise"])
-def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
-    yield harness
-    harness.teardown()
-
 
 @pytest.fixture
 def hw() -> Iterator[Harness]:

@@ -9,7 +9,6 @@ Every test runs twice: the peer writes each step whole, then one byte per
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,12 +40,6 @@ from hyper.http20.window import BaseFlowControlManager
 
 pytestmark = pytest.mark.timeout(30)
 
-
-@pytest.fixture(params=["whole", "bytewise"])
-def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
-    yield harness
-    harness.teardown()
 
 
 # -- plain exchanges ------------------------------------------------------------------

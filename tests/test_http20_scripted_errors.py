@@ -9,7 +9,6 @@ every wait has one), and the peer's script ran to its end.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -52,12 +51,6 @@ from hyper.exceptions import (
 
 pytestmark = pytest.mark.timeout(30)
 
-
-@pytest.fixture(params=["whole", "bytewise"])
-def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
-    yield harness
-    harness.teardown()
 
 
 def read_whole(conn: Any, stream_id: int) -> bytes:

@@ -37,12 +37,6 @@ from hyper.exceptions import InvalidHeaderError
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture(params=["whole", "bytewise"])
-def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
-    yield harness
-    harness.teardown()
-
 
 def receive_upload(
     name: str,

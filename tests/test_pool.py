@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from app import payload
+from concurrency import run_threads
 from hyper.common.timeouts import TimeoutConfig
 from hyper.exceptions import PoolTimeout
 from hyper.pool import (
@@ -80,30 +81,6 @@ def key_for(server: Server, certs: Certs, h2c: str = "upgrade") -> PoolKey:
 def get(pool: ConnectionPool, key: PoolKey, path: str, **kwargs: Any) -> tuple[int, bytes]:
     response = pool.request(key, "GET", path, timeout=TIMEOUT, **kwargs)
     return response.status, response.read()
-
-
-def run_threads(count: int, work: Callable[[int], None], timeout: float = 60.0) -> None:
-    """Run ``work(i)`` in ``count`` threads started together; re-raise the
-    first failure; every thread must end within ``timeout``."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count, timeout=timeout)
-
-    def body(i: int) -> None:
-        try:
-            barrier.wait()
-            work(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    assert not [t for t in threads if t.is_alive()], "threads still running after the timeout"
-    if errors:
-        raise errors[0]
 
 
 # -- one HTTP/2 connection for many threads ---------------------------------------------

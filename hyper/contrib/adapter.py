@@ -98,7 +98,8 @@ class HTTP20Adapter(BaseAdapter):
     :param max_retries: retries of failed connection attempts (an int or a
         urllib3 ``Retry``, whose ``connect`` or ``total`` count is used), as
         HTTPAdapter's. Requests the server did not process (HTTP/2 GOAWAY,
-        REFUSED_STREAM) are always retried, up to twice.
+        REFUSED_STREAM) are always sent again on a new connection, up to 3 times,
+        when their body can be replayed.
     :param pool_block: wait for a free connection instead of opening more.
     :param h2c: plaintext HTTP/2: ``"upgrade"`` (try ``Upgrade: h2c``),
         ``"prior-knowledge"`` or ``"off"``.
