@@ -364,3 +364,33 @@ def test_failing_body_resets_the_stream(h: Harness) -> None:
     assert conn.is_idle() or conn.stream_capacity() > 0
     assert conn.get_response(conn.request("GET", "/after")).read() == b"still fine"
     h.finish()
+
+
+def _answer_after_first_data(session: PeerSession) -> None:
+    stream_id = session.stream("u")
+    session.expect_type(DataFrame, "the first DATA", lambda f: f.stream_id == stream_id)
+    respond(stream_id, b"done early")(session)
+
+
+def test_upload_stops_quietly_once_its_response_was_read(h: Harness) -> None:
+    """The body's producer itself reads the (early, complete) response: the
+    stream is then gone, and the rest of the body is not sent."""
+    peer = h.start([handshake(), *WARM_UP, expect_request("u"), call(_answer_after_first_data),
+                    expect_rst("u", [ErrorCodes.CANCEL])])
+    conn = h.client(peer)
+    warm_up(conn)
+    sid = conn.putrequest("POST", "/early")
+    seen: list[bytes] = []
+
+    def body() -> Iterator[bytes]:
+        yield b"a" * 50
+        # (hyper looks one chunk ahead: this one is asked for before the
+        # first goes out, and sent after the response was read.)
+        yield b"c" * 50
+        seen.append(conn.get_response(sid).read())
+        yield b"b" * 50
+
+    conn.endheaders(message_body=body(), final=True, stream_id=sid)
+    h.finish()
+    assert seen == [b"done early"]
+    assert b"".join(f.data for f in data_frames(peer, sid)) == b"a" * 50

@@ -434,16 +434,14 @@ class HTTP20Connection:
     def _abort_upload(self, stream_id: int) -> None:
         with self._lock:
             stream = self._streams.pop(stream_id, None)
-            if stream_id in self._unclaimed:
+            with contextlib.suppress(ValueError):  # its response may be claimed
                 self._unclaimed.remove(stream_id)
             if stream is None or self._sock is None or self._failure is not None:
                 return
-            # Both halves over means h2 has closed the stream already.
-            if stream.request_complete and stream.state is ResponseState.COMPLETE:
-                return
             stream.fail(ConnectionClosed("The request body could not be sent",
                                          stream_id=stream_id))
-            # (A stream the server reset is closed in h2: nothing to send.)
+            # (A stream already closed in h2, by the server's reset or by both
+            # ends finishing, needs nothing more.)
             with contextlib.suppress(h2.exceptions.StreamClosedError):
                 self._h2.reset_stream(stream_id, _ERROR_CODES.CANCEL)
         self._send_pending(Deadline(self.timeout.read), quiet=True)
