@@ -35,8 +35,6 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import hpack
-from hyperframe.frame import Frame
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
@@ -53,7 +51,6 @@ from ..exceptions import (
     ConnectError,
     ConnectionClosed,
     ConnectTimeout,
-    HPACKDecodingError,
     HTTP2ConnectionError,
     HyperError,
     LocalProtocolError,
@@ -63,7 +60,13 @@ from ..exceptions import (
     StreamResetError,
     WriteTimeout,
 )
-from .h2glue import new_h2_connection
+from .h2glue import (
+    error_name,
+    is_server_preface,
+    log_frames,
+    new_h2_connection,
+    translate_protocol_error,
+)
 from .streams import Headers, ResponseState, Stream, StreamInput
 from .window import DEFAULT_CONNECTION_WINDOW, BaseFlowControlManager, FlowControlManager
 
@@ -76,14 +79,6 @@ _ERROR_CODES = h2.errors.ErrorCodes
 _BATCH_LIMIT = 1024 * 1024
 
 # RFC 9113 section 3.4: the client connection preface starts with this.
-_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-
-def _code(value: int) -> str:
-    try:
-        return _ERROR_CODES(value).name
-    except ValueError:
-        return f"0x{value:x}"
 
 
 class HTTP20Connection:
@@ -882,7 +877,7 @@ class HTTP20Connection:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             # h2 has queued a GOAWAY; _feed sends it before closing.
-            self._fail_locked(_translate_protocol_error(exc))
+            self._fail_locked(translate_protocol_error(exc))
             return
         for event in events:
             self._apply(event)
@@ -899,11 +894,7 @@ class HTTP20Connection:
             self._preface_pending = head
             return b""
         self._preface_pending = None
-        length = int.from_bytes(head[:3], "big")
-        frame_type, flags = head[3], head[4]
-        stream = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
-        if frame_type == 0x4 and not flags & 0x1 and stream == 0 and length % 6 == 0 \
-                and length <= self._h2.max_inbound_frame_size:
+        if is_server_preface(head, self._h2.max_inbound_frame_size):
             return head
         with contextlib.suppress(h2.exceptions.ProtocolError):
             self._h2.close_connection(_ERROR_CODES.PROTOCOL_ERROR)
@@ -958,7 +949,7 @@ class HTTP20Connection:
         code = int(event.error_code or 0)
         error = StreamResetError(
             f"Stream {event.stream_id} was reset by the "
-            f"{'server' if event.remote_reset else 'client'} with {_code(code)}",
+            f"{'server' if event.remote_reset else 'client'} with {error_name(code)}",
             stream_id=event.stream_id,
             error_code=code,
         )
@@ -1014,7 +1005,7 @@ class HTTP20Connection:
         if code != _ERROR_CODES.NO_ERROR:
             extra = event.additional_data or b""
             self._fail_locked(HTTP2ConnectionError(
-                f"The server ended the connection with {_code(code)}"
+                f"The server ended the connection with {error_name(code)}"
                 + (f": {extra.decode('utf-8', 'replace')}" if extra else ""),
                 error_code=code,
             ))
@@ -1104,7 +1095,7 @@ class HTTP20Connection:
             if not data:
                 return
             if log.isEnabledFor(logging.DEBUG):
-                _log_frames(data)
+                log_frames(data)
             sock.settimeout(deadline.remaining())
             sock.sendall(data)
         except OSError as exc:
@@ -1135,35 +1126,6 @@ _HANDLERS: dict[type, Callable[[HTTP20Connection, Any], None]] = {
 def _lock_timeout(deadline: Deadline) -> float:
     remaining = deadline.remaining()
     return -1 if remaining is None else remaining
-
-
-def _translate_protocol_error(exc: h2.exceptions.ProtocolError) -> HyperError:
-    """The one place h2's protocol errors become hyper's."""
-    code = int(getattr(exc, "error_code", None) or _ERROR_CODES.PROTOCOL_ERROR)
-    # h2 reports a header block it cannot decode as a PROTOCOL_ERROR caused
-    # by hpack's exception (not as a COMPRESSION_ERROR).
-    if isinstance(exc.__cause__, hpack.HPACKError):
-        error: HyperError = HPACKDecodingError(
-            f"The server's headers could not be decoded: {exc}", error_code=code)
-    else:
-        error = HTTP2ConnectionError(
-            f"The server broke the HTTP/2 protocol: {exc}", error_code=code
-        )
-    error.__cause__ = exc
-    return error
-
-
-def _log_frames(data: bytes) -> None:
-    view = memoryview(data)
-    if data.startswith(_PREFACE):
-        log.debug("Sent the connection preface")
-        view = view[len(_PREFACE):]
-    # h2 hands out whole frames only.
-    while view:
-        frame, length = Frame.parse_frame_header(view[:9])
-        frame.parse_body(view[9:9 + length])
-        log.debug("Sent frame: %r", frame)
-        view = view[9 + length:]
 
 
 __all__ = ["HTTP20Connection", "RemoteProtocolError"]

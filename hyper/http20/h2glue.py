@@ -19,9 +19,14 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.exceptions
 import h2.settings
+import hpack
 from h2.connection import ConnectionInputs, ConnectionState
+from h2.errors import ErrorCodes
+from hyperframe.frame import Frame
 
+from ..exceptions import HPACKDecodingError, HTTP2ConnectionError, HyperError
 from .window import DEFAULT_STREAM_WINDOW
 
 log = logging.getLogger("hyper")
@@ -46,6 +51,9 @@ _AFTER_GOAWAY = (
 # Our SETTINGS_MAX_HEADER_LIST_SIZE: generous for real responses, small
 # enough that a hostile server can't make us buffer megabytes of headers.
 MAX_HEADER_LIST_SIZE = 256 * 1024
+
+# The client connection preface (RFC 9113 section 3.4), before our SETTINGS.
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class _FrameLogger(h2.config.DummyLogger):
@@ -88,3 +96,52 @@ def new_h2_connection(enable_push: bool) -> h2.connection.H2Connection:
         table.setdefault((ConnectionState.CLOSED, frame_input), (None, ConnectionState.CLOSED))
     machine._transitions = table
     return conn
+
+
+def error_name(value: int) -> str:
+    """An HTTP/2 error code's name (RFC 9113 section 7), or its hex value."""
+    try:
+        return ErrorCodes(value).name
+    except ValueError:
+        return f"0x{value:x}"
+
+
+def is_server_preface(head: bytes, max_frame_size: int) -> bool:
+    """Whether the first 9 bytes a server sent start a SETTINGS frame that
+    is not an ACK, on stream 0, of a sane length (RFC 9113 sections 3.4, 6.5)."""
+    length = int.from_bytes(head[:3], "big")
+    frame_type, flags = head[3], head[4]
+    stream = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+    return (frame_type == 0x4 and not flags & 0x1 and stream == 0 and length % 6 == 0
+            and length <= max_frame_size)
+
+
+def translate_protocol_error(exc: h2.exceptions.ProtocolError) -> HyperError:
+    """The one place h2's protocol errors become hyper's."""
+    code = int(getattr(exc, "error_code", None) or ErrorCodes.PROTOCOL_ERROR)
+    # h2 reports a header block it cannot decode as a PROTOCOL_ERROR caused
+    # by hpack's exception (not as a COMPRESSION_ERROR).
+    if isinstance(exc.__cause__, hpack.HPACKError):
+        error: HyperError = HPACKDecodingError(
+            f"The server's headers could not be decoded: {exc}", error_code=code)
+    else:
+        error = HTTP2ConnectionError(
+            f"The server broke the HTTP/2 protocol: {exc}", error_code=code
+        )
+    error.__cause__ = exc
+    return error
+
+
+def log_frames(data: bytes) -> None:
+    view = memoryview(data)
+    if data.startswith(_PREFACE):
+        log.debug("Sent the connection preface")
+        view = view[len(_PREFACE):]
+    # h2 hands out whole frames only.
+    while view:
+        frame, length = Frame.parse_frame_header(view[:9])
+        frame.parse_body(view[9:9 + length])
+        log.debug("Sent frame: %r", frame)
+        view = view[9 + length:]
+
+
