@@ -40,7 +40,6 @@ __all__ = [
     "LocalProtocolError",
     "PoolTimeout",
     "ProxyError",
-    "PushRefusedError",
     "ReadTimeout",
     "RemoteProtocolError",
     "StreamNotProcessedError",
@@ -197,7 +196,3 @@ class StreamNotProcessedError(HTTP20Error):
     """
 
     retry_safe = True
-
-
-class PushRefusedError(HTTP20Error):
-    """A pushed stream was refused (its authority is not this connection's)."""
