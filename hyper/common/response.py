@@ -8,7 +8,6 @@ a user calls (``read``, ``read_chunked``, iteration, ``close``) lives here.
 from __future__ import annotations
 
 import abc
-import logging
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -16,8 +15,6 @@ from typing import Callable
 
 from .decoder import ContentDecoder, get_decoder
 from .headers import HTTPHeaderMap
-
-log = logging.getLogger("hyper")
 
 
 class BaseResponse(abc.ABC):

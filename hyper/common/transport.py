@@ -6,7 +6,6 @@ connecting are translated into hyper's exception tree.
 
 from __future__ import annotations
 
-import logging
 import selectors
 import socket
 import ssl
@@ -17,8 +16,6 @@ import h11
 from ..exceptions import ConnectError, ConnectTimeout, ProxyError, TLSError
 from .timeouts import Deadline
 from .util import HeadersArg, normalize_headers, split_host_port
-
-log = logging.getLogger("hyper")
 
 # selectors.PollSelector where the platform has poll(2) (all but Windows).
 _Selector: type[selectors.BaseSelector] = getattr(

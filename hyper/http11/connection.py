@@ -7,7 +7,6 @@ request is in flight at a time (HTTP/1.1 pipelining is not used).
 
 from __future__ import annotations
 
-import logging
 import socket
 import ssl
 from typing import Any, Union
@@ -25,8 +24,6 @@ from ..exceptions import (
     ReadTimeout,
     WriteTimeout,
 )
-
-log = logging.getLogger("hyper")
 
 H11Event = Union[h11.Event, type[h11.NEED_DATA], type[h11.PAUSED]]
 

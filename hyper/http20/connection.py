@@ -272,7 +272,7 @@ class HTTP20Connection:
         stream_id = self._open_stream(method, url, queued, None, empty, config.read)
         if not empty:
             self._send_body_or_abort(stream_id, iter_body(body), True, config.read)
-        return int(stream_id)
+        return stream_id
 
     def putrequest(self, method: str, selector: str, **kwargs: Any) -> int:
         """Start a request; headers are queued until :meth:`endheaders`.
@@ -286,7 +286,7 @@ class HTTP20Connection:
             self._next_stream_id += 2
             self._pending[stream_id] = (method, selector, [], read_timeout)
             self._last_put = stream_id
-        return int(stream_id)
+        return stream_id
 
     def putheader(
         self,
