@@ -385,7 +385,7 @@ def test_ping(h2c_server: Any) -> None:
     with HTTP20Connection(h2c_server.host, h2c_server.port, secure=False, timeout=5) as conn:
         conn.ping(b"12345678")
         conn.get_response(conn.request("GET", "/token/x")).read()
-        assert b"12345678" in conn._pings
+        assert b"12345678" in conn._state.pings
         with pytest.raises(HyperError):
             conn.ping(b"short")
 
