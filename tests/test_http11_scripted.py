@@ -1,14 +1,12 @@
 """HTTP11Connection against a scripted HTTP/1.1 peer: misbehaviour on demand.
 
-The peer is a real TCP server on loopback that reads each request head and
-answers with scripted bytes, whole or one byte at a time.
+The peer (tests/tcppeer.py) is a real TCP server on loopback that reads each
+request head and answers with scripted bytes, whole or one byte at a time;
+one script per connection it accepts.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,71 +20,9 @@ from hyper.exceptions import (
     LocalProtocolError,
     ReadTimeout,
 )
+from tcppeer import Peers, TcpPeer, fin, hang_up, head, reply
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-
-
-class Peer:
-    """Serves scripted connections, one after the other.
-
-    Each connection's script is a list of replies, one per request head
-    received; after its last reply the peer closes that connection. A reply
-    of None closes it at once, without answering.
-    """
-
-    def __init__(self, connections: list[list[bytes | None]], feed: str) -> None:
-        self.scripts = [list(c) for c in connections]
-        self.feed = feed
-        self.requests: list[bytes] = []
-        self.connections = 0
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(4)
-        self.listener.settimeout(5)
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        for script in self.scripts:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.settimeout(5)
-                # The client may go away: what the test checks is its side.
-                with contextlib.suppress(OSError):
-                    self._serve_one(conn, script)
-
-    def _serve_one(self, conn: socket.socket, script: list[bytes | None]) -> None:
-        buffer = b""
-        for reply in script:
-            while b"\r\n\r\n" not in buffer:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buffer += data
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            self.requests.append(head)
-            if reply is None:
-                return
-            if self.feed == "whole":
-                conn.sendall(reply)
-            else:
-                for i in range(len(reply)):
-                    conn.sendall(reply[i:i + 1])
-        # Let the client read everything before the close.
-        conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(2)
-        with contextlib.suppress(OSError):
-            while conn.recv(65536):
-                pass
-
-    def close(self) -> None:
-        self.listener.close()
-        self.thread.join(10)
 
 
 @pytest.fixture(params=["whole", "bytewise"])
@@ -95,39 +31,30 @@ def feed(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def peer_factory(feed: str) -> Iterator[Any]:
-    peers: list[Peer] = []
-
-    def make(*connections: list[bytes | None]) -> Peer:
-        peer = Peer(list(connections), feed)
-        peers.append(peer)
-        return peer
-
-    yield make
-    for peer in peers:
-        peer.close()
+def peers(feed: str) -> Iterator[Peers]:
+    yield from Peers.fixture(feed)
 
 
-def connect(peer: Peer, timeout: Any = 5) -> HTTP11Connection:
+def h1(peer: TcpPeer, timeout: Any = 5) -> HTTP11Connection:
     return HTTP11Connection("127.0.0.1", peer.port, timeout=timeout)
 
 
-def test_keep_alive_and_reason(peer_factory: Any) -> None:
-    peer = peer_factory([OK, OK])
-    conn = connect(peer)
+def test_keep_alive_and_reason(peers: Peers) -> None:
+    peer = peers([head(), reply(OK), head(), reply(OK)])
+    conn = h1(peer)
     for _ in range(2):
         conn.request("GET", "/")
         resp = conn.get_response()
         assert (resp.status, resp.reason, resp.read()) == (200, "OK", b"hello")
     assert peer.connections == 1
-    assert peer.requests[0].startswith(b"GET / HTTP/1.1\r\nhost: 127.0.0.1:")
+    assert peer.heads[0].startswith(b"GET / HTTP/1.1\r\nhost: 127.0.0.1:")
     conn.close()
 
 
-def test_chunked_body_and_trailers(peer_factory: Any) -> None:
-    reply = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-             b"3\r\nabc\r\n0\r\nx-checksum: 42\r\n\r\n")
-    conn = connect(peer_factory([reply]))
+def test_chunked_body_and_trailers(peers: Peers) -> None:
+    answer = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3\r\nabc\r\n0\r\nx-checksum: 42\r\n\r\n")
+    conn = h1(peers([head(), reply(answer)]))
     conn.request("GET", "/")
     resp = conn.get_response()
     assert resp.trailers is None
@@ -137,56 +64,65 @@ def test_chunked_body_and_trailers(peer_factory: Any) -> None:
     conn.close()
 
 
-def test_informational_responses_are_skipped(peer_factory: Any) -> None:
-    conn = connect(peer_factory([b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK]))
+def test_informational_responses_are_skipped(peers: Peers) -> None:
+    conn = h1(peers([head(), reply(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK)]))
     conn.request("GET", "/")
-    assert conn.get_response().status == 200
+    resp = conn.get_response()
+    # Read to the end: fed byte by byte, the peer is still sending the body.
+    assert (resp.status, resp.read()) == (200, b"hello")
     conn.close()
 
 
-def test_close_delimited_body(peer_factory: Any) -> None:
-    peer = peer_factory([b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"], [OK])
-    conn = connect(peer)
+def test_close_delimited_body(peers: Peers) -> None:
+    peer = peers([head(), reply(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"),
+                  fin()],
+                 [head(), reply(OK)])
+    conn = h1(peer)
     conn.request("GET", "/")
     assert conn.get_response().read() == b"until the end"
     # The server closed: the next request reconnects by itself.
     conn.request("GET", "/again")
     assert conn.get_response().read() == b"hello"
+    assert peer.connections == 2
     conn.close()
 
 
-def test_socket_closed_mid_body(peer_factory: Any) -> None:
-    conn = connect(peer_factory([b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"]))
+def test_socket_closed_mid_body(peers: Peers) -> None:
+    conn = h1(peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"),
+                     fin()]))
     conn.request("GET", "/")
     resp = conn.get_response()
     with pytest.raises(ConnectionClosed, match="mid-message"):
         resp.read()
 
 
-def test_closed_before_the_response(peer_factory: Any) -> None:
-    conn = connect(peer_factory([None]))
+def test_closed_before_the_response(peers: Peers) -> None:
+    conn = h1(peers([head(), hang_up()]))
     conn.request("GET", "/")
     with pytest.raises(ConnectionClosed):
         conn.get_response()
 
 
-def test_malformed_response(peer_factory: Any) -> None:
-    conn = connect(peer_factory([b"HTTP/1.1 2x0 Broken\r\n\r\n"]))
+def test_malformed_response(peers: Peers) -> None:
+    # The client may give up before the last byte of the bad head is sent.
+    conn = h1(peers([head(), reply(b"HTTP/1.1 2x0 Broken\r\n\r\n", tolerate_close=True)]))
     conn.request("GET", "/")
     with pytest.raises(HTTP11Error, match=r"broke HTTP/1\.1"):
         conn.get_response()
 
 
-def test_silent_server_times_out(peer_factory: Any) -> None:
-    peer = peer_factory([b"", None])  # answers nothing, keeps the connection open
-    conn = connect(peer, timeout=(5, 0.3))
+def test_silent_server_times_out(peers: Peers) -> None:
+    # Answers nothing and keeps the connection open until the client leaves.
+    peer = peers([head()])
+    conn = h1(peer, timeout=(5, 0.3))
     conn.request("GET", "/")
     with pytest.raises(ReadTimeout):
         conn.get_response()
 
 
-def test_one_request_at_a_time(peer_factory: Any) -> None:
-    conn = connect(peer_factory([OK, OK]))
+def test_one_request_at_a_time(peers: Peers) -> None:
+    peer = peers([head(), reply(OK)])
+    conn = h1(peer)
     conn.request("GET", "/")
     with pytest.raises(LocalProtocolError, match="previous response"):
         conn.request("GET", "/second")
@@ -194,11 +130,16 @@ def test_one_request_at_a_time(peer_factory: Any) -> None:
     with pytest.raises(LocalProtocolError):
         conn.get_response()
     conn.close()
+    peer.join()
+    assert peer.conns[0].drained == 0  # the refused request never reached the wire
 
 
-def test_abandoned_body_closes_the_connection(peer_factory: Any) -> None:
-    peer = peer_factory([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"], [OK])
-    conn = connect(peer)
+def test_abandoned_body_closes_the_connection(peers: Peers) -> None:
+    # Fed byte by byte, the body is still being sent when the client gives up.
+    peer = peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+                                tolerate_close=True)],
+                 [head(), reply(OK)])
+    conn = h1(peer)
     conn.request("GET", "/")
     resp = conn.get_response()
     assert resp.read(3) == b"012"
@@ -210,9 +151,9 @@ def test_abandoned_body_closes_the_connection(peer_factory: Any) -> None:
     conn.close()
 
 
-def test_idle_connection_closed_by_server_is_noticed(peer_factory: Any) -> None:
-    peer = peer_factory([OK], [OK])
-    conn = connect(peer)
+def test_idle_connection_closed_by_server_is_noticed(peers: Peers) -> None:
+    peer = peers([head(), reply(OK), fin()], [head(), reply(OK)])
+    conn = h1(peer)
     conn.request("GET", "/")
     conn.get_response().read()
     # The peer closes its first connection after its one reply.
@@ -227,13 +168,13 @@ def test_idle_connection_closed_by_server_is_noticed(peer_factory: Any) -> None:
     conn.close()
 
 
-def test_upgrade_pending_connection_reports_capacity(peer_factory: Any) -> None:
-    peer = peer_factory([OK])
+def test_upgrade_pending_connection_reports_capacity(peers: Peers) -> None:
+    peer = peers([head(), reply(OK)])
     conn = HTTPConnection("127.0.0.1", peer.port, timeout=5)
     assert conn.stream_capacity() == 1 and conn.is_idle() and conn.check_alive()
     assert conn.request("GET", "/") is None
     assert conn.negotiated_protocol == "http/1.1"
-    head = peer.requests[0].lower()
-    assert b"upgrade: h2c" in head and b"http2-settings:" in head
+    request = peer.heads[0].lower()
+    assert b"upgrade: h2c" in request and b"http2-settings:" in request
     assert conn.get_response().read() == b"hello"
     conn.close()
