@@ -18,7 +18,7 @@ import enum
 import ssl
 import threading
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import h11
 
@@ -30,6 +30,10 @@ from .body import BodyArg, known_length
 from .timeouts import TimeoutArg, TimeoutConfig
 from .transport import open_transport, proxy_config
 from .util import HeadersArg, normalize_headers, split_host_port
+
+if TYPE_CHECKING:
+    from ..http11.response import HTTP11Response
+    from ..http20.response import HTTP20Push, HTTP20Response
 
 AnyConnection = Union[HTTP20Connection, HTTP11Connection]
 
@@ -219,7 +223,7 @@ class HTTPConnection:
         self.protocol = Protocol.HTTP11
         return None
 
-    def get_response(self, stream_id: int | None = None) -> Any:
+    def get_response(self, stream_id: int | None = None) -> HTTP20Response | HTTP11Response:
         """The response to ``stream_id`` (HTTP/2) or to the last request (HTTP/1.1)."""
         conn = self._conn
         if conn is None:
@@ -229,7 +233,7 @@ class HTTPConnection:
         return conn.get_response()
 
     def get_pushes(self, stream_id: int | None = None,
-                   capture_all: bool = False) -> Iterator[Any]:
+                   capture_all: bool = False) -> Iterator[HTTP20Push]:
         """Server pushes (HTTP/2 only; nothing over HTTP/1.1)."""
         if isinstance(self._conn, HTTP20Connection):
             yield from self._conn.get_pushes(stream_id, capture_all)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Union
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol, Union
 
 from ..exceptions import InvalidHeaderError, InvalidURLError
 
 HeaderValue = Union[str, bytes]
+
+
+class RawHeaders(Protocol):
+    """What hyper takes from an HTTPHeaderMap given as headers."""
+
+    def iter_raw(self) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+# (Mapping's key type is invariant: a dict[str, str] is a Mapping[str, ...]
+# but not a Mapping[str | bytes, ...], so each key type is listed.)
 HeadersArg = Union[
     None,
+    RawHeaders,
+    Mapping[str, HeaderValue],
+    Mapping[bytes, HeaderValue],
     Mapping[HeaderValue, HeaderValue],
     Iterable[tuple[HeaderValue, HeaderValue]],
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import h11
 
@@ -24,6 +24,9 @@ from ..exceptions import (
     ReadTimeout,
     WriteTimeout,
 )
+
+if TYPE_CHECKING:
+    from .response import HTTP11Response
 
 H11Event = Union[h11.Event, type[h11.NEED_DATA], type[h11.PAUSED]]
 
@@ -153,7 +156,7 @@ class HTTP11Connection:
             raise LocalProtocolError(f"Request cannot be sent: {exc}") from exc
         self._response_pending = True
 
-    def get_response(self) -> Any:
+    def get_response(self) -> HTTP11Response:
         """Wait for the response headers (skipping 1xx) and return an HTTP11Response."""
         from .response import HTTP11Response
 
@@ -248,7 +251,9 @@ class HTTP11Connection:
         try:
             sock.settimeout(deadline.remaining())
             sock.sendall(data)
-        except socket.timeout as exc:
+        except (socket.timeout, BlockingIOError, ssl.SSLWantWriteError) as exc:
+            # (At a deadline already reached the socket is non-blocking: a
+            # full send buffer then raises instead of timing out.)
             self._close_socket()
             raise WriteTimeout("Timed out sending the request") from exc
         except OSError as exc:

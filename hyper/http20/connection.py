@@ -29,7 +29,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from functools import partial
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import h2.errors
 
@@ -58,6 +58,9 @@ from .h2glue import log_frames
 from .state import ClientState
 from .streams import Headers, ResponseState, Stream
 from .window import BaseFlowControlManager, FlowControlManager
+
+if TYPE_CHECKING:
+    from .response import HTTP20Push, HTTP20Response
 
 log = logging.getLogger("hyper")
 
@@ -401,7 +404,7 @@ class HTTP20Connection:
     # Responses
     # ------------------------------------------------------------------
 
-    def get_response(self, stream_id: int | None = None) -> Any:
+    def get_response(self, stream_id: int | None = None) -> HTTP20Response:
         """The response to ``stream_id`` (default: the oldest unclaimed one).
 
         Waits for the response headers, at most the read timeout. Thread-safe.
@@ -410,7 +413,7 @@ class HTTP20Connection:
             stream = self._state.claim(stream_id)
         return self._response_for(stream, f"response headers on stream {stream.stream_id}")
 
-    def _response_for(self, stream: Stream, what: str) -> Any:
+    def _response_for(self, stream: Stream, what: str) -> HTTP20Response:
         """Wait for ``stream``'s response headers and wrap them in a response.
 
         Whatever fails (a timeout, a failed stream, a malformed response),
@@ -428,7 +431,9 @@ class HTTP20Connection:
             self._cancel(stream)
             raise
 
-    def get_pushes(self, stream_id: int | None = None, capture_all: bool = False) -> Iterator[Any]:
+    def get_pushes(
+        self, stream_id: int | None = None, capture_all: bool = False
+    ) -> Iterator[HTTP20Push]:
         """Yield the pushes promised so far (on ``stream_id``, or on any stream).
 
         With ``capture_all``, keep waiting for more until the original
