@@ -18,6 +18,7 @@ import pytest
 from app import payload
 from concurrency import run_threads
 from hyper.common.timeouts import TimeoutConfig
+from hyper.common.transport import wait_readable
 from hyper.exceptions import PoolTimeout
 from hyper.pool import (
     ConnectionPool,
@@ -220,8 +221,10 @@ def test_connection_closed_by_the_server_is_noticed_before_reuse(
     key = key_for(server, certs, h2c="off")
     assert get(pool, key, "/token/first") == (200, b"first")
     (conn,) = pool.connections(key)
-    # The server closes the idle connection after 0.5 s; give it time.
-    time.sleep(2.5)
+    # The server closes the idle connection after 0.5 s: wait (bounded) until
+    # its GOAWAY or FIN is there to read, without reading it.
+    protocol_conn = conn.connection  # type: ignore[attr-defined]
+    assert wait_readable(protocol_conn._sock, 10)
     assert get(pool, key, "/token/second") == (200, b"second")
     if tls:
         # HTTP/2: the old connection is gone and a new one served.
