@@ -282,8 +282,7 @@ class HTTP20Connection:
         follows through :meth:`send`.
         """
         with self._lock:
-            sid = self._state.resolve_pending(stream_id)
-            method, selector, queued, read_timeout = self._state.pending.pop(sid)
+            sid, (method, selector, queued, read_timeout) = self._state.take_pending(stream_id)
         end_now = final and message_body is None
         self._open_stream(method, selector, queued, sid, end_now, read_timeout)
         if message_body is not None:
@@ -323,10 +322,7 @@ class HTTP20Connection:
     def send(self, data: BodyArg, final: bool = False, stream_id: int | None = None) -> None:
         """Send (more of) a request body, within the server's flow-control window."""
         with self._lock:
-            sid = stream_id if stream_id is not None else self._state.last_put
-            stream = self._state.streams.get(sid) if sid is not None else None
-            if stream is None or stream.request_complete:
-                raise LocalProtocolError(f"No open request on stream {sid} to send data on")
+            stream = self._state.upload_stream(stream_id)
         self._send_body(stream.stream_id, iter_body(data), final, stream.read_timeout)
 
     def _build_headers(self, method: str, selector: str, queued: Headers) -> Headers:

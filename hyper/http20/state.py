@@ -121,9 +121,14 @@ class ClientState:
         return stream_id
 
     def pending_headers(self, stream_id: int | None) -> Headers:
-        return self.pending[self.resolve_pending(stream_id)][2]
+        return self.pending[self._resolve_pending(stream_id)][2]
 
-    def resolve_pending(self, stream_id: int | None) -> int:
+    def take_pending(self, stream_id: int | None) -> tuple[int, PendingRequest]:
+        """A request started with put_request(), now to be sent."""
+        sid = self._resolve_pending(stream_id)
+        return sid, self.pending.pop(sid)
+
+    def _resolve_pending(self, stream_id: int | None) -> int:
         sid = stream_id if stream_id is not None else self.last_put
         if sid is None or sid not in self.pending:
             raise LocalProtocolError(f"No request started with putrequest() on stream {sid}")
@@ -179,6 +184,15 @@ class ClientState:
         stream.request_complete = end_now
         self.unclaimed.append(stream_id)
         return stream_id
+
+    def upload_stream(self, stream_id: int | None) -> Stream:
+        """The stream of a request whose body is still being sent
+        (default: the last one started with put_request())."""
+        sid = stream_id if stream_id is not None else self.last_put
+        stream = self.streams.get(sid) if sid is not None else None
+        if stream is None or stream.request_complete:
+            raise LocalProtocolError(f"No open request on stream {sid} to send data on")
+        return stream
 
     def send_window(self, stream_id: int) -> int:
         """Bytes we may send now: -1 when the stream is gone (stop waiting)."""
