@@ -329,6 +329,27 @@ async def delay(req: Request, match: re.Match[str]) -> None:
     await req.respond_json(req.describe())
 
 
+# Requests of each gather group so far, and the event set when it is full.
+_GROUPS: dict[str, tuple[int, asyncio.Event]] = {}
+
+
+async def gather(req: Request, match: re.Match[str]) -> None:
+    """Answer once ``n`` requests of the group have arrived, or 504 after
+    MAX_DELAY s: only a client with all of them in flight at once gets 200s."""
+    name, wanted = match["group"], int(match["n"])
+    count, full = _GROUPS.get(name, (0, asyncio.Event()))
+    _GROUPS[name] = (count + 1, full)
+    if count + 1 >= wanted:
+        full.set()
+    try:
+        await asyncio.wait_for(full.wait(), MAX_DELAY)
+    except asyncio.TimeoutError:
+        arrived = _GROUPS[name][0]
+        await req.respond(504, f"only {arrived} of {wanted} requests came\n".encode())
+        return
+    await req.respond_json(req.describe())
+
+
 async def slow_body(req: Request, match: re.Match[str]) -> None:
     body = b"slow body\n"
     headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"text/plain")]
@@ -384,6 +405,7 @@ ROUTES: list[tuple[re.Pattern[str], Handler]] = [
         (r"/basic-auth/(?P<user>[^/]+)/(?P<password>[^/]+)", basic_auth),
         (r"/delay/(?P<seconds>\d+(?:\.\d+)?)", delay),
         (r"/slow-body/(?P<seconds>\d+(?:\.\d+)?)", slow_body),
+        (r"/gather/(?P<group>[A-Za-z0-9_-]{1,64})/(?P<n>\d{1,4})", gather),
         (r"/trailers", trailers),
         (r"/push", push),
         (r"/pushed/(?P<name>[ab])", pushed),
