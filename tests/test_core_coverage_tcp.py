@@ -134,6 +134,10 @@ def test_connect_request_answer_is_a_tunnel_not_a_body(peers: Peers) -> None:
     assert resp.status == 200
     with pytest.raises(HTTP11Error, match="PAUSED"):
         resp.read()
+    # The tunnel can't be used here: the connection was closed, and the
+    # next request opens a new one.
+    assert conn.is_idle()
+    assert conn._sock is None
     resp.close()
     conn.close()
 
@@ -206,6 +210,9 @@ def test_http11_connection_that_handed_over_to_http2(h2c_server: Any) -> None:
     assert not http11.is_usable()
     assert not http11.check_alive()
     assert http11.stream_capacity() == 0
+    # It never quietly reconnects: its socket now speaks HTTP/2.
+    with pytest.raises(LocalProtocolError, match="switched to HTTP/2"):
+        http11.request("GET", "/get")
     conn.close()
 
 

@@ -62,7 +62,8 @@ class HTTP11Connection:
         self._h11 = h11.Connection(our_role=h11.CLIENT)
         self._read_timeout: float | None = self.timeout.read
         self._response_pending = False
-        self._closed = False
+        # True once the socket went to HTTP/2 (101 Switching Protocols).
+        self._handed_over = False
         self._trailers: list[tuple[bytes, bytes]] = []
         self._held_head: h11.Response | None = None
         # True once the server closed its side (h11 then reports errors
@@ -75,6 +76,9 @@ class HTTP11Connection:
         """Connect to the server; a no-op if already connected."""
         if self._sock is not None:
             return
+        if self._handed_over:
+            raise LocalProtocolError(
+                "This HTTP/1.1 connection switched to HTTP/2; use the HTTP/2 connection")
         if self.secure and self.ssl_context is None:
             from ..tls import init_context
 
@@ -89,7 +93,6 @@ class HTTP11Connection:
         )
         self._sock = transport.sock
         self._h11 = h11.Connection(our_role=h11.CLIENT)
-        self._closed = False
 
     # -- requests -----------------------------------------------------------
 
@@ -192,7 +195,7 @@ class HTTP11Connection:
         assert sock is not None
         leftover, _ = self._h11.trailing_data
         self._response_pending = False
-        self._closed = True
+        self._handed_over = True
         return sock, bytes(leftover)
 
     def _next_event(self) -> H11Event:
@@ -227,7 +230,9 @@ class HTTP11Connection:
             self._response_pending = False
             self._reset_if_reusable()
             return None
-        # h11 pauses after a 2xx answer to CONNECT: what follows is a tunnel.
+        # h11 pauses after a 2xx answer to CONNECT: what follows is a tunnel,
+        # which this connection cannot carry on with; close it.
+        self._abandon_response()
         raise HTTP11Error(f"Unexpected {type(event).__name__} in the response body")
 
     def _abandon_response(self) -> None:
@@ -284,19 +289,19 @@ class HTTP11Connection:
     # -- state for the pool ------------------------------------------------------
 
     def is_usable(self) -> bool:
-        return not self._closed
+        return not self._handed_over
 
     def is_idle(self) -> bool:
         return not self._response_pending
 
     def stream_capacity(self) -> int:
-        return 1 if self.is_idle() and not self._closed else 0
+        return 1 if self.is_idle() and not self._handed_over else 0
 
     def check_alive(self) -> bool:
         """False when an idle keep-alive connection turned out closed by the
         server (or it sent something unasked), which is then dropped."""
         sock = self._sock
-        if self._closed:
+        if self._handed_over:
             return False
         if sock is None or self._response_pending:
             return True
