@@ -367,9 +367,6 @@ def test_constructor_takes_httpadapters_arguments() -> None:
 
 
 def test_connect_retries_from_max_retries(certs: Certs) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     attempts: list[int] = []
 
     def factory(key: PoolKey, context: Any, config: TimeoutConfig) -> PoolConnection:
@@ -378,8 +375,13 @@ def test_connect_retries_from_max_retries(certs: Certs) -> None:
 
     adapter = HTTP20Adapter(max_retries=2)
     adapter.pool = ConnectionPool(connect_retries=2, connection_factory=factory)
-    with session_for(adapter, certs) as session, pytest.raises(requests.ConnectionError):
-        session.get(f"http://127.0.0.1:{port}/", timeout=5)
+    # Bound but not listening: refused, and no other process (nor a connect
+    # picking it as its own source port) can take the port meanwhile.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        with session_for(adapter, certs) as session, pytest.raises(requests.ConnectionError):
+            session.get(f"http://127.0.0.1:{port}/", timeout=5)
     assert attempts == [port] * 3
 
 

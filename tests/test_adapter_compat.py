@@ -252,8 +252,10 @@ def elapsed_and_misc(s: requests.Session, base: str) -> Any:
 
 
 def read_timeout(s: requests.Session, base: str) -> Any:
-    slow_headers = outcome(lambda: s.get(base + "/delay/3", timeout=0.5))
-    r = s.get(base + "/slow-body/3", timeout=0.5, stream=True)
+    # Connecting must succeed even on a loaded machine: 10 s. The slow body's
+    # head must come within the read timeout, its body (10 s later) must not.
+    slow_headers = outcome(lambda: s.get(base + "/delay/10", timeout=(10, 0.5)))
+    r = s.get(base + "/slow-body/10", timeout=(10, 2), stream=True)
     slow_body = outcome(lambda: r.content)
     malformed = None
     try:
@@ -445,15 +447,16 @@ def test_connection_refused(
 ) -> None:
     import socket
 
+    # Bound but not listening: refused, and no other process (nor a connect
+    # picking it as its own source port) can take the port meanwhile.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    # Nothing listens on the port now.
-    for scheme in ("http", "https"):
-        reference, ours = compare(
-            lambda s, base: outcome(lambda: s.get(base + "/get", timeout=5)),
-            f"{scheme}://127.0.0.1:{port}")
-        assert ours == reference == "raised ConnectionError"
+        for scheme in ("http", "https"):
+            reference, ours = compare(
+                lambda s, base: outcome(lambda: s.get(base + "/get", timeout=5)),
+                f"{scheme}://127.0.0.1:{port}")
+            assert ours == reference == "raised ConnectionError"
 
 
 def test_tls_handshake_timeout_is_a_connect_timeout(

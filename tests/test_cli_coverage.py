@@ -97,7 +97,8 @@ def test_ctrl_c_while_waiting_for_the_response() -> None:
         wait_event(release, timeout=30),
     ]
     command = Path(sys.executable).with_name("hyper")
-    with ScriptedPeer(script) as peer:
+    # A new Python process may take a while to connect on a loaded machine.
+    with ScriptedPeer(script, step_timeout=30, close_timeout=30) as peer:
         proc = subprocess.Popen(
             [str(command), "--timeout", "30", f"http://127.0.0.1:{peer.port}/"],
             stdin=subprocess.DEVNULL,

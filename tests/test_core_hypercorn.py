@@ -9,6 +9,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 import zlib
 from typing import Any, ClassVar
 
@@ -293,8 +294,10 @@ def test_read_timeout(h2_server: Any, ssl_context: ssl.SSLContext) -> None:
 
 
 def test_read_timeout_mid_body_http11(h1_server: Any) -> None:
-    conn = HTTP11Connection(h1_server.host, h1_server.port, timeout=(5, 0.3))
-    conn.request("GET", "/slow-body/5")
+    # The head comes at once and must beat the read timeout even on a loaded
+    # machine; the body comes 10 s later, far past it.
+    conn = HTTP11Connection(h1_server.host, h1_server.port, timeout=(10, 2))
+    conn.request("GET", "/slow-body/10")
     resp = conn.get_response()
     with pytest.raises(ReadTimeout):
         resp.read()
@@ -317,12 +320,13 @@ def test_connect_timeout_in_tls_handshake(ssl_context: ssl.SSLContext) -> None:
 
 
 def test_connection_refused() -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    with pytest.raises(ConnectError, match="Failed to connect"):
-        HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/")
+    # Bound but not listening: refused, and no other process (nor a connect
+    # picking it as its own source port) can take the port meanwhile.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        with pytest.raises(ConnectError, match="Failed to connect"):
+            HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/")
 
 
 def test_untrusted_certificate(h2_server: Any) -> None:
@@ -405,7 +409,11 @@ def test_close_wakes_a_thread_waiting_for_its_response(h2_server: Any,
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    waiter.join(0.3)  # let it block in its read
+    # Close only once it has taken the reader role (bounded wait).
+    deadline = time.monotonic() + 10
+    while not conn._reading and waiter.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert conn._reading, "the waiter never started reading"
     conn.close()
     # Woken by the close, long before its 30 s timeout or the 8 s answer.
     waiter.join(5)

@@ -315,9 +315,13 @@ def test_close(peers: list[ScriptedPeer], how: str) -> None:
 
 
 def test_failed_expectation_is_reraised(peers: list[ScriptedPeer]) -> None:
-    peer = start(peers, [handshake(), expect_request("r", path="/never")], step_timeout=0.5)
+    peer = ScriptedPeer([handshake(), expect_request("r", path="/never")], step_timeout=0.5)
+    peers.append(peer)
+    # Connected and sent before the peer runs, so that only the last step
+    # can run out of its short time, however late this thread gets to run.
     client = H2Client(peer.port)
     client.get("/other")
+    peer.start()
     with pytest.raises(PeerError, match="timed out waiting for a request HEADERS for /never"):
         peer.join()
     client.close()

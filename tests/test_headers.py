@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyper.common.headers import HTTPHeaderMap
@@ -367,6 +367,8 @@ _values = st.binary(max_size=8)
 
 
 @given(st.lists(st.tuples(_names, _values), max_size=10))
+# No per-example deadline: a loaded machine makes any example slow.
+@settings(deadline=None)
 def test_raw_pairs_round_trip(pairs: list[tuple[str, bytes]]) -> None:
     headers = HTTPHeaderMap(pairs)
     expected = [(name.encode(), value) for name, value in pairs]

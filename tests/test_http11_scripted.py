@@ -157,7 +157,7 @@ def test_idle_connection_closed_by_server_is_noticed(peers: Peers) -> None:
     conn.request("GET", "/")
     conn.get_response().read()
     # The peer closes its first connection after its one reply.
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while conn.check_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert conn._sock is None  # noticed, dropped: the next request reconnects

@@ -9,6 +9,7 @@ every wait has one), and the peer's script ran to its end.
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Any
 
 import pytest
@@ -234,7 +235,8 @@ def test_socket_closed_before_response(h: Harness, how: str) -> None:
 
 def test_silent_server_times_out(h: Harness) -> None:
     peer = h.start([handshake(), expect_request("r")])
-    conn = h.client(peer, timeout=0.5)
+    # Only the read may time out: connecting (the server's SETTINGS) gets 10 s.
+    conn = h.client(peer, timeout=(10, 0.5))
     sid = conn.request("GET", "/")
     with pytest.raises(ReadTimeout):
         conn.get_response(sid)
@@ -242,15 +244,21 @@ def test_silent_server_times_out(h: Harness) -> None:
 
 
 def test_server_silent_mid_body_times_out(h: Harness) -> None:
+    sent = threading.Event()
     peer = h.start(
         [
             handshake(),
             expect_request("r"),
             send(send_headers("r", [(":status", "200")]), send_data("r", b"a")),
+            call(lambda _session: sent.set()),
         ]
     )
-    conn = h.client(peer, timeout=0.5)
-    resp = conn.get_response(conn.request("GET", "/"))
+    conn = h.client(peer, timeout=(10, 0.5))
+    sid = conn.request("GET", "/")
+    # The head and first byte are on the wire before the short read timeout
+    # starts counting: only the silence after them may time out.
+    assert sent.wait(10)
+    resp = conn.get_response(sid)
     with pytest.raises(ReadTimeout):
         resp.read()
     h.finish()
@@ -359,11 +367,11 @@ def test_server_preface_not_settings(h: Harness, preface: str) -> None:
             send_raw(BAD_PREFACES[preface], tolerate_close=True),
             expect_goaway(FRAME_ERRORS),
         ],
-        # Short waits: a client that does not check the preface would
-        # otherwise hold the suite for its whole timeout.
-        step_timeout=2,
+        # Bounded waits that a loaded machine still meets: a client that does
+        # not check the preface fails here after 10 s, not the suite's timeout.
+        step_timeout=10,
     )
-    conn = h.client(peer, timeout=2)
+    conn = h.client(peer, timeout=10)
     with pytest.raises((hyper.exceptions.ConnectionError, RemoteProtocolError)):
         read_whole(conn, conn.request("GET", "/"))
     h.finish()

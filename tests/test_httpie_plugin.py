@@ -22,8 +22,9 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,17 @@ def http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HTTPie]:
 
 def server_log(server: Any) -> str:
     return "".join(path.read_text() for path in server.log_paths)
+
+
+def wait_for_log(read: Callable[[], str], line: str, timeout: float = 10.0) -> str:
+    """The log once ``line`` is in it (bounded): servers write their access
+    log after the last byte of the response went out."""
+    deadline = time.monotonic() + timeout
+    text = read()
+    while line not in text and time.monotonic() < deadline:
+        time.sleep(0.05)
+        text = read()
+    return text
 
 
 def verify(certs: Any) -> str:
@@ -641,7 +653,8 @@ def test_download(http: HTTPie, h2_server: Any, certs: Any, tmp_path: Path) -> N
     assert result.status == 0, result.stderr
     assert target.read_bytes() == payload(size)
     assert "Downloading" in result.stderr and "Done" in result.stderr
-    assert f'"GET /bytes/{size} 2"' in server_log(h2_server)
+    line = f'"GET /bytes/{size} 2"'
+    assert line in wait_for_log(lambda: server_log(h2_server), line)
 
 
 def test_download_continue(http: HTTPie, nginx_server: Any, certs: Any, tmp_path: Path) -> None:
@@ -658,8 +671,9 @@ def test_download_continue(http: HTTPie, nginx_server: Any, certs: Any, tmp_path
     )
     assert result.status == 0, result.stderr
     assert target.read_bytes() == whole
-    access_log = (nginx_server.conf_path.parent / "access.log").read_text()
-    assert '"GET /big.bin HTTP/2.0" 206 ' in access_log
+    access_log = nginx_server.conf_path.parent / "access.log"
+    line = '"GET /big.bin HTTP/2.0" 206 '
+    assert line in wait_for_log(access_log.read_text, line)
 
 
 def test_stream(http: HTTPie, h2_server: Any, certs: Any) -> None:

@@ -350,12 +350,21 @@ def test_h1_server_announces_its_close_after_a_chunked_body_left_unread(
 ) -> None:
     """A chunked body of unknown length is not drained: the response says
     ``Connection: close``, so a keep-alive client opens a new connection."""
-    conn = http.client.HTTPConnection(h1_server.host, h1_server.port, timeout=TIMEOUT)
-    try:
-        conn.request("POST", "/token/first", body=iter([b"unread"] * 3), encode_chunked=True)
-        response = conn.getresponse()
+    # The whole request in one write, read by the server at once: its close
+    # after the answer cannot then reset a connection we are still writing to.
+    request = (
+        f"POST /token/first HTTP/1.1\r\nHost: {h1_server.authority}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n" + "6\r\nunread\r\n" * 3 + "0\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", h1_server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(request.encode())
+        response = http.client.HTTPResponse(sock)
+        response.begin()
         assert response.getheader("connection") == "close"
         assert response.read() == b"first"
+        response.close()
+    conn = http.client.HTTPConnection(h1_server.host, h1_server.port, timeout=TIMEOUT)
+    try:
         conn.request("GET", "/token/second")
         assert conn.getresponse().read() == b"second"
     finally:

@@ -220,12 +220,14 @@ def test_every_request_succeeds_when_the_server_sends_goaway_after_n_requests(
 def test_connection_closed_by_the_server_is_noticed_before_reuse(
     tls: bool, start_hypercorn: Any, certs: Certs, make_pool: Callable[..., ConnectionPool],
 ) -> None:
-    server = start_hypercorn(tls, keep_alive_timeout=0.5)
+    # hypercorn's idle timer also runs on a new connection before its first
+    # request: 2 s leaves a loaded machine room to send that request.
+    server = start_hypercorn(tls, keep_alive_timeout=2)
     pool = make_pool(idle_timeout=None)
     key = key_for(server, certs, h2c="off")
     assert get(pool, key, "/token/first") == (200, b"first")
     (conn,) = pool.connections(key)
-    # The server closes the idle connection after 0.5 s: wait (bounded) until
+    # The server closes the idle connection after 2 s: wait (bounded) until
     # its GOAWAY or FIN is there to read, without reading it.
     protocol_conn = conn.connection  # type: ignore[attr-defined]
     assert wait_readable(protocol_conn._sock, 10)
@@ -243,8 +245,14 @@ def test_idle_connections_close_after_the_idle_timeout(
     pool = make_pool(idle_timeout=0.2)
     key = key_for(h2_server, certs)
     assert get(pool, key, "/get")[0] == 200
+    # The reaper takes the entry out under the lock and closes it after:
+    # wait (bounded) for both.
+    def reaped() -> bool:
+        closed = factory.made[0].connection is None  # type: ignore[attr-defined]
+        return closed and pool.connection_states(key) == []
+
     deadline = time.monotonic() + 10
-    while pool.connection_states(key) and time.monotonic() < deadline:
+    while not reaped() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert pool.connection_states(key) == []
     # Closed: the HTTPConnection has let its protocol connection go.
