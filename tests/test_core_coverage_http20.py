@@ -465,6 +465,11 @@ def test_debug_log_shows_every_frame_sent(h: Harness, caplog: pytest.LogCaptureF
     assert sent[0] == "Sent the connection preface"
     assert sent[1].startswith("Sent frame: SettingsFrame(stream_id=0, flags=[])")
     assert sent[2].startswith("Sent frame: WindowUpdateFrame(stream_id=0")
+    # Received DATA frames show their length, not their payload.
+    received = [r.getMessage() for r in caplog.records
+                if r.getMessage().startswith("Received frame: DataFrame")]
+    assert received == ["Received frame: DataFrame(stream_id=1, flags=['END_STREAM']): "
+                        "<1 bytes of data>"]
 
 
 # -- pushes ---------------------------------------------------------------------------

@@ -70,12 +70,14 @@ class BaseResponse(abc.ABC):
         if amt is not None and amt < 0:
             amt = None
         if amt is None:
-            while self._fill(decode_content):
-                pass
-            data = bytes(self._buffer)
+            # Collected and joined once: appending each piece to the buffer
+            # and copying that out would copy the whole body twice.
+            pieces = [bytes(self._buffer)]
             self._buffer.clear()
+            while (piece := self._take_piece(decode_content)) is not None:
+                pieces.append(piece)
             self._maybe_release()
-            return data
+            return b"".join(pieces)
         while len(self._buffer) < amt and self._fill(decode_content):
             pass
         data = bytes(self._buffer[:amt])
