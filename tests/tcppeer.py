@@ -20,9 +20,11 @@ hang up, reset, wait for the test, relay to a real server...
 
 from __future__ import annotations
 
+import fcntl
 import selectors
 import socket
 import struct
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +39,7 @@ __all__ = [
     "Step",
     "TcpPeer",
     "body",
+    "delivered",
     "fin",
     "hang_up",
     "head",
@@ -340,6 +343,21 @@ def fin() -> Step:
     """Close the sending side; the peer still reads until the client closes."""
     def step(c: PeerConn) -> None:
         c.shutdown_write()
+
+    return step
+
+
+def delivered() -> Step:
+    """Wait until the client's kernel has acknowledged everything sent so
+    far: a close with unread data sends an RST and drops what is still
+    queued, so a test that wants its reply read must wait for this."""
+    def step(c: PeerConn) -> None:
+        deadline = time.monotonic() + c.timeout
+        # TIOCOUTQ (SIOCOUTQ for TCP): bytes sent but not yet acknowledged.
+        while struct.unpack("i", fcntl.ioctl(c.sock, termios.TIOCOUTQ, b"\0" * 4))[0]:
+            if time.monotonic() >= deadline:
+                raise PeerFailure("the client never acknowledged what the peer sent")
+            time.sleep(0.005)
 
     return step
 

@@ -35,6 +35,7 @@ from tcppeer import (
     Peers,
     TcpPeer,
     body,
+    delivered,
     fin,
     hang_up,
     head,
@@ -195,6 +196,59 @@ def test_server_reset_during_the_upload(peers: Peers) -> None:
     with pytest.raises(ConnectionClosed, match="while sending"):
         conn.request("POST", "/", body=STUCK_UPLOAD)
     assert conn._sock is None
+
+
+def test_early_answer_to_an_upload_is_given_to_the_caller(peers: Peers) -> None:
+    """RFC 9112 section 9.5: the server answers 413 and closes without
+    reading the body. The upload then fails, yet get_response() gives the
+    answer (as urllib3 does), and the next request opens a new connection."""
+    answer = (b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n"
+              b"Connection: close\r\n\r\ntoo large")
+    peer = peers([head(), reply(answer), fin(), delivered(), hang_up()],
+                 [head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")])
+    conn = h1(peer, timeout=(5, 10))
+    # More than the socket buffers hold: the write fails at the close.
+    conn.request("POST", "/upload", body=STUCK_UPLOAD)
+    resp = conn.get_response()
+    assert (resp.status, resp.read()) == (413, b"too large")
+    conn.request("GET", "/next")
+    assert conn.get_response().read() == b"ok"
+    conn.close()
+    assert peer.connections == 2
+
+
+def test_early_answer_from_a_server_that_stopped_reading(peers: Peers) -> None:
+    """The server answers 413 and stops reading, but keeps the connection
+    open: the upload times out, and get_response() gives the answer."""
+    release = threading.Event()
+    answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"
+    peer = peers([head(), reply(answer), wait(release)])
+    conn = h1(peer, timeout=(5, 0.5))
+    conn.request("POST", "/upload", body=STUCK_UPLOAD)
+    resp = conn.get_response()
+    assert (resp.status, resp.read()) == (413, b"too large")
+    # Half a request went out: the connection is not used again.
+    assert conn._sock is None
+    release.set()
+    conn.close()
+
+
+def test_failed_body_leaves_no_half_request_behind(peers: Peers) -> None:
+    """A body whose iterator raises cuts the request short: the next
+    request goes out on a new connection, not after half a message."""
+    def broken_body() -> Iterator[bytes]:
+        yield b"part"
+        raise ValueError("the body broke")
+
+    peer = peers([head(), read_some()],
+                 [head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")])
+    conn = h1(peer)
+    with pytest.raises(ValueError, match="the body broke"):
+        conn.request("POST", "/upload", body=broken_body())
+    conn.request("GET", "/next")
+    assert conn.get_response().read() == b"ok"
+    conn.close()
+    assert peer.heads[1].startswith(b"GET /next ")
 
 
 def test_http11_connection_that_handed_over_to_http2(h2c_server: Any) -> None:

@@ -7,6 +7,7 @@ request is in flight at a time (HTTP/1.1 pipelining is not used).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any, Union
@@ -20,6 +21,7 @@ from ..common.util import HeadersArg, authority, normalize_headers, split_host_p
 from ..exceptions import (
     ConnectionClosed,
     HTTP11Error,
+    HyperError,
     LocalProtocolError,
     ReadTimeout,
     WriteTimeout,
@@ -157,7 +159,32 @@ class HTTP11Connection:
         except h11.LocalProtocolError as exc:
             self._close_socket()
             raise LocalProtocolError(f"Request cannot be sent: {exc}") from exc
+        except (ConnectionClosed, WriteTimeout) as exc:
+            self._keep_early_response(exc)
         self._response_pending = True
+
+    def _keep_early_response(self, error: ConnectionClosed | WriteTimeout) -> None:
+        """The server stopped taking the request: keep the answer it may have
+        sent first for get_response(), or raise ``error``.
+
+        RFC 9112 section 9.5: "A client sending a message body SHOULD monitor
+        the network connection for an error response while it is
+        transmitting the request." A server refusing a body (413, 401) often
+        answers and then closes, or just stops reading the rest.
+        """
+        sock = self._sock
+        head = None
+        # After a lost connection whatever came is read at once; after a
+        # write timeout only an answer already there is waited for.
+        if sock is not None and (isinstance(error, ConnectionClosed) or wait_readable(sock, 0)):
+            self._response_pending = True
+            with contextlib.suppress(HyperError):
+                head = self._next_response_head()
+        if not isinstance(head, h11.Response):
+            self._response_pending = False
+            self._close_socket()
+            raise error
+        self._hold_response(head)
 
     def get_response(self) -> HTTP11Response:
         """Wait for the response headers (skipping 1xx) and return an HTTP11Response."""
@@ -243,8 +270,10 @@ class HTTP11Connection:
     def _reset_if_reusable(self) -> None:
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
             self._h11.start_next_cycle()
-        elif self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED) or \
+        elif self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.SEND_BODY) or \
                 self._h11.their_state in (h11.MUST_CLOSE, h11.CLOSED):
+            # (SEND_BODY: our request was cut short, by an early answer or a
+            # body that failed; the connection can carry no other.)
             self._close_socket()
 
     # -- socket -------------------------------------------------------------
@@ -258,11 +287,11 @@ class HTTP11Connection:
             sock.sendall(data)
         except (socket.timeout, BlockingIOError, ssl.SSLWantWriteError) as exc:
             # (At a deadline already reached the socket is non-blocking: a
-            # full send buffer then raises instead of timing out.)
-            self._close_socket()
+            # full send buffer then raises instead of timing out.) The socket
+            # stays open here and below: the server may have answered
+            # before it stopped reading (see _keep_early_response).
             raise WriteTimeout("Timed out sending the request") from exc
         except OSError as exc:
-            self._close_socket()
             raise ConnectionClosed(f"The connection was lost while sending: {exc}") from exc
 
     def _recv(self) -> bytes:
