@@ -1,9 +1,9 @@
 """What hyper configures in h2, and its two work-arounds.
 
-GOAWAY. h2 moves its connection state machine to CLOSED as soon as a GOAWAY arrives,
-and then rejects every later frame as a protocol error. But RFC 9113 section
-6.8 lets the server finish the streams up to ``last_stream_id`` after a
-graceful GOAWAY: "the sender of the GOAWAY frame ... can still complete
+GOAWAY. h2 moves its connection state machine to CLOSED as soon as a GOAWAY
+arrives, and then rejects every later frame as a protocol error. But RFC 9113
+section 6.8 lets the server finish the streams up to ``last_stream_id`` after
+a graceful GOAWAY: "the sender of the GOAWAY frame ... can still complete
 processing of streams with identifiers lower or equal to the last stream
 identifier". nginx does exactly that when ``keepalive_requests`` runs out.
 So hyper gives each h2 connection a transition table that accepts the frames
