@@ -205,3 +205,13 @@ def h(request: pytest.FixtureRequest) -> Iterator[Any]:
     harness = Harness(request.param)
     yield harness
     harness.teardown()
+
+
+@pytest.fixture(params=["whole", "bytewise"])
+def tcp_peers(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``tcp_peers(script, ...)`` starts a scripted TCP peer (tests/tcppeer.py)
+    feeding its replies whole or one byte at a time; all are joined after
+    the test."""
+    from tcppeer import Peers
+
+    yield from Peers.fixture(str(request.param))

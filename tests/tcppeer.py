@@ -28,10 +28,15 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hyper import HTTP11Connection
 
 __all__ = [
     "FEEDS",
     "JOIN_TIMEOUT",
+    "OK",
     "STEP_TIMEOUT",
     "PeerConn",
     "PeerFailure",
@@ -41,6 +46,7 @@ __all__ = [
     "body",
     "delivered",
     "fin",
+    "h1",
     "hang_up",
     "head",
     "read_some",
@@ -52,6 +58,8 @@ __all__ = [
 ]
 
 FEEDS = ("whole", "bytewise")
+# A small complete HTTP/1.1 answer.
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 STEP_TIMEOUT = 10.0
 # Long enough for any script that is not stuck; short enough to beat pytest-timeout.
 JOIN_TIMEOUT = 30.0
@@ -433,3 +441,10 @@ def relay(host: str, port: int) -> Step:
                         return
 
     return step
+
+
+def h1(peer: TcpPeer, timeout: Any = 5) -> HTTP11Connection:
+    """A hyper HTTP/1.1 connection to ``peer``."""
+    from hyper import HTTP11Connection
+
+    return HTTP11Connection("127.0.0.1", peer.port, timeout=timeout)

@@ -1,4 +1,4 @@
-"""Misbehaving TCP peers: HTTP/1.1 servers, CONNECT proxies and TLS servers.
+"""Misbehaving TCP tcp_peers: HTTP/1.1 servers, CONNECT proxies and TLS servers.
 
 A :class:`tcppeer.TcpPeer` accepts a connection on 127.0.0.1 and runs a
 script of steps on it in a thread (read a request head, answer bytes whole or
@@ -31,12 +31,14 @@ from hyper.exceptions import (
     WriteTimeout,
 )
 from tcppeer import (
+    OK,
     PeerFailure,
     Peers,
     TcpPeer,
     body,
     delivered,
     fin,
+    h1,
     hang_up,
     head,
     read_some,
@@ -52,29 +54,14 @@ pytestmark = pytest.mark.timeout(60)
 # More than the kernel buffers of both ends hold, so a sendall blocks when
 # the peer stops reading.
 STUCK_UPLOAD = b"u" * (64 << 20)
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 
-
-@pytest.fixture(params=["whole", "bytewise"])
-def feed(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def peers(feed: str) -> Iterator[Peers]:
-    """``peers(script, ...)`` starts a peer; all are joined after the test."""
-    yield from Peers.fixture(feed)
-
-
-def h1(peer: TcpPeer, timeout: Any = 5) -> HTTP11Connection:
-    return HTTP11Connection("127.0.0.1", peer.port, timeout=timeout)
 
 
 # -- HTTP/1.1 requests -----------------------------------------------------------------
 
 
-def test_connect_twice_keeps_the_socket(peers: Peers) -> None:
-    peer = peers([head(), reply(OK)])
+def test_connect_twice_keeps_the_socket(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK)])
     conn = h1(peer)
     assert conn.check_alive()  # not connected: nothing to check
     conn.connect()
@@ -87,8 +74,8 @@ def test_connect_twice_keeps_the_socket(peers: Peers) -> None:
     conn.close()
 
 
-def test_headers_the_user_gives_are_not_doubled(peers: Peers) -> None:
-    peer = peers([head(), body(), reply(OK), head(), body(), reply(OK)])
+def test_headers_the_user_gives_are_not_doubled(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), body(), reply(OK), head(), body(), reply(OK)])
     conn = h1(peer)
     conn.request("POST", "/a", body=iter([b"abc"]),
                  headers={"Host": "other.test", "Content-Length": "3"})
@@ -106,8 +93,8 @@ def test_headers_the_user_gives_are_not_doubled(peers: Peers) -> None:
     assert peer.bodies == [b"abc", b"xyz"]
 
 
-def test_body_longer_than_its_content_length_is_refused(peers: Peers) -> None:
-    peer = peers([head()])
+def test_body_longer_than_its_content_length_is_refused(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head()])
     conn = h1(peer)
     with pytest.raises(LocalProtocolError, match="cannot be sent"):
         conn.request("POST", "/", body=iter([b"too long"]), headers={"Content-Length": "3"})
@@ -117,8 +104,8 @@ def test_body_longer_than_its_content_length_is_refused(peers: Peers) -> None:
     assert peer.conns[0].drained == 0  # refused before any of the body went out
 
 
-def test_switching_protocols_the_client_cannot_follow(peers: Peers) -> None:
-    peer = peers([head(), reply(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+def test_switching_protocols_the_client_cannot_follow(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                b"Connection: Upgrade\r\n\r\n")])
     conn = h1(peer)
     conn.request("GET", "/ws", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
@@ -127,8 +114,8 @@ def test_switching_protocols_the_client_cannot_follow(peers: Peers) -> None:
     conn.close()
 
 
-def test_connect_request_answer_is_a_tunnel_not_a_body(peers: Peers) -> None:
-    peer = peers([head(), reply(b"HTTP/1.1 200 Connection established\r\n\r\n")])
+def test_connect_request_answer_is_a_tunnel_not_a_body(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(b"HTTP/1.1 200 Connection established\r\n\r\n")])
     conn = h1(peer)
     conn.request("CONNECT", "example.test:443")
     resp = conn.get_response()
@@ -143,8 +130,8 @@ def test_connect_request_answer_is_a_tunnel_not_a_body(peers: Peers) -> None:
     conn.close()
 
 
-def test_read_after_the_connection_was_closed(peers: Peers) -> None:
-    peer = peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")])
+def test_read_after_the_connection_was_closed(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")])
     conn = h1(peer)
     conn.request("GET", "/")
     resp = conn.get_response()
@@ -153,8 +140,8 @@ def test_read_after_the_connection_was_closed(peers: Peers) -> None:
         resp.read()
 
 
-def test_response_close_can_close_the_connection(peers: Peers) -> None:
-    peer = peers([head(), reply(OK)])
+def test_response_close_can_close_the_connection(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK)])
     conn = h1(peer)
     conn.request("GET", "/")
     resp = conn.get_response()
@@ -165,9 +152,9 @@ def test_response_close_can_close_the_connection(peers: Peers) -> None:
     assert conn.is_usable()  # a later request reconnects
 
 
-def test_server_reset_while_the_body_is_read(peers: Peers) -> None:
+def test_server_reset_while_the_body_is_read(tcp_peers: Peers) -> None:
     go = threading.Event()
-    peer = peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"), wait(go),
+    peer = tcp_peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"), wait(go),
                   reset()])
     conn = h1(peer)
     conn.request("GET", "/")
@@ -179,9 +166,9 @@ def test_server_reset_while_the_body_is_read(peers: Peers) -> None:
     assert conn._sock is None
 
 
-def test_upload_to_a_server_that_stopped_reading_times_out(peers: Peers) -> None:
+def test_upload_to_a_server_that_stopped_reading_times_out(tcp_peers: Peers) -> None:
     release = threading.Event()
-    peer = peers([head(), read_some(), wait(release)])
+    peer = tcp_peers([head(), read_some(), wait(release)])
     conn = h1(peer, timeout=(5, 0.5))
     with pytest.raises(WriteTimeout):
         conn.request("POST", "/", body=STUCK_UPLOAD)
@@ -190,21 +177,21 @@ def test_upload_to_a_server_that_stopped_reading_times_out(peers: Peers) -> None
     conn.close()
 
 
-def test_server_reset_during_the_upload(peers: Peers) -> None:
-    peer = peers([head(), read_some(), reset()])
+def test_server_reset_during_the_upload(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), read_some(), reset()])
     conn = h1(peer, timeout=(5, 10))
     with pytest.raises(ConnectionClosed, match="while sending"):
         conn.request("POST", "/", body=STUCK_UPLOAD)
     assert conn._sock is None
 
 
-def test_early_answer_to_an_upload_is_given_to_the_caller(peers: Peers) -> None:
+def test_early_answer_to_an_upload_is_given_to_the_caller(tcp_peers: Peers) -> None:
     """RFC 9112 section 9.5: the server answers 413 and closes without
     reading the body. The upload then fails, yet get_response() gives the
     answer (as urllib3 does), and the next request opens a new connection."""
     answer = (b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n"
               b"Connection: close\r\n\r\ntoo large")
-    peer = peers([head(), reply(answer), fin(), delivered(), hang_up()],
+    peer = tcp_peers([head(), reply(answer), fin(), delivered(), hang_up()],
                  [head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")])
     conn = h1(peer, timeout=(5, 10))
     # More than the socket buffers hold: the write fails at the close.
@@ -217,12 +204,12 @@ def test_early_answer_to_an_upload_is_given_to_the_caller(peers: Peers) -> None:
     assert peer.connections == 2
 
 
-def test_early_answer_from_a_server_that_stopped_reading(peers: Peers) -> None:
+def test_early_answer_from_a_server_that_stopped_reading(tcp_peers: Peers) -> None:
     """The server answers 413 and stops reading, but keeps the connection
     open: the upload times out, and get_response() gives the answer."""
     release = threading.Event()
     answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"
-    peer = peers([head(), reply(answer), wait(release)])
+    peer = tcp_peers([head(), reply(answer), wait(release)])
     conn = h1(peer, timeout=(5, 0.5))
     conn.request("POST", "/upload", body=STUCK_UPLOAD)
     resp = conn.get_response()
@@ -233,14 +220,14 @@ def test_early_answer_from_a_server_that_stopped_reading(peers: Peers) -> None:
     conn.close()
 
 
-def test_failed_body_leaves_no_half_request_behind(peers: Peers) -> None:
+def test_failed_body_leaves_no_half_request_behind(tcp_peers: Peers) -> None:
     """A body whose iterator raises cuts the request short: the next
     request goes out on a new connection, not after half a message."""
     def broken_body() -> Iterator[bytes]:
         yield b"part"
         raise ValueError("the body broke")
 
-    peer = peers([head(), read_some()],
+    peer = tcp_peers([head(), read_some()],
                  [head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")])
     conn = h1(peer)
     with pytest.raises(ValueError, match="the body broke"):
@@ -289,9 +276,9 @@ def through_proxy(peer: TcpPeer, target: Any, ssl_context: ssl.SSLContext,
                             proxy_host="127.0.0.1", proxy_port=peer.port, timeout=timeout)
 
 
-def test_interim_answers_before_the_tunnel(peers: Peers, h2_server: Any,
+def test_interim_answers_before_the_tunnel(tcp_peers: Peers, h2_server: Any,
                                            ssl_context: ssl.SSLContext) -> None:
-    peer = peers([head(), reply(b"HTTP/1.1 100 Continue\r\n\r\n"
+    peer = tcp_peers([head(), reply(b"HTTP/1.1 100 Continue\r\n\r\n"
                                b"HTTP/1.1 200 Connection established\r\n\r\n"),
                   relay(h2_server.host, h2_server.port)])
     with through_proxy(peer, h2_server, ssl_context) as conn:
@@ -305,10 +292,10 @@ def test_interim_answers_before_the_tunnel(peers: Peers, h2_server: Any,
     (b"SSH-2.0-OpenSSH\r\n\r\n", ProxyError, "not valid HTTP/1.1"),
 ])
 def test_proxy_answers_that_open_no_tunnel(
-    peers: Peers, h2_server: Any, ssl_context: ssl.SSLContext, answer: bytes,
+    tcp_peers: Peers, h2_server: Any, ssl_context: ssl.SSLContext, answer: bytes,
     error: type[Exception], message: str,
 ) -> None:
-    peer = peers([head(), reply(answer, tolerate_close=True)])
+    peer = tcp_peers([head(), reply(answer, tolerate_close=True)])
     conn = through_proxy(peer, h2_server, ssl_context)
     with pytest.raises(error, match=message):
         conn.request("GET", "/")
@@ -329,9 +316,9 @@ def test_proxy_sending_more_than_its_answer(h2_server: Any,
 
 @pytest.mark.parametrize("how", ["fin", "rst"])
 def test_proxy_closes_instead_of_answering(
-    peers: Peers, h2_server: Any, ssl_context: ssl.SSLContext, how: str
+    tcp_peers: Peers, h2_server: Any, ssl_context: ssl.SSLContext, how: str
 ) -> None:
-    peer = peers([head(), fin() if how == "fin" else reset()])
+    peer = tcp_peers([head(), fin() if how == "fin" else reset()])
     conn = through_proxy(peer, h2_server, ssl_context)
     with pytest.raises(ProxyError) as info:
         conn.request("GET", "/")
@@ -339,10 +326,10 @@ def test_proxy_closes_instead_of_answering(
     conn.close()
 
 
-def test_silent_proxy_is_a_connect_timeout(peers: Peers, h2_server: Any,
+def test_silent_proxy_is_a_connect_timeout(tcp_peers: Peers, h2_server: Any,
                                            ssl_context: ssl.SSLContext) -> None:
     release = threading.Event()
-    peer = peers([head(), wait(release)])
+    peer = tcp_peers([head(), wait(release)])
     conn = through_proxy(peer, h2_server, ssl_context, timeout=(0.5, 5))
     with pytest.raises(ConnectTimeout, match="CONNECT answer") as info:
         conn.request("GET", "/")
@@ -354,8 +341,8 @@ def test_silent_proxy_is_a_connect_timeout(peers: Peers, h2_server: Any,
 # -- TLS handshakes and TCP connects that fail ---------------------------------------
 
 
-def test_tls_server_answering_in_plaintext(peers: Peers, ssl_context: ssl.SSLContext) -> None:
-    peer = peers([read_some(),
+def test_tls_server_answering_in_plaintext(tcp_peers: Peers, ssl_context: ssl.SSLContext) -> None:
+    peer = tcp_peers([read_some(),
                   reply(b"HTTP/1.1 400 Bad Request\r\n\r\n", tolerate_close=True)])
     conn = HTTPConnection("127.0.0.1", peer.port, secure=True, ssl_context=ssl_context,
                           timeout=5)
@@ -363,8 +350,8 @@ def test_tls_server_answering_in_plaintext(peers: Peers, ssl_context: ssl.SSLCon
         conn.request("GET", "/")
 
 
-def test_tls_server_resetting_the_handshake(peers: Peers, ssl_context: ssl.SSLContext) -> None:
-    peer = peers([read_some(), reset()])
+def test_tls_server_resetting_the_handshake(tcp_peers: Peers, ssl_context: ssl.SSLContext) -> None:
+    peer = tcp_peers([read_some(), reset()])
     conn = HTTPConnection("127.0.0.1", peer.port, secure=True, ssl_context=ssl_context,
                           timeout=5)
     with pytest.raises(ConnectError, match="lost during the TLS handshake"):
@@ -400,11 +387,11 @@ def test_tcp_connect_timeout() -> None:
         listener.close()
 
 
-def test_no_capacity_while_the_upgrade_request_is_in_flight(peers: Peers) -> None:
+def test_no_capacity_while_the_upgrade_request_is_in_flight(tcp_peers: Peers) -> None:
     """The first request on a plaintext HTTPConnection decides the protocol:
     until its answer, the connection takes nothing else."""
     answer = threading.Event()
-    peer = peers([head(), wait(answer), reply(OK)])
+    peer = tcp_peers([head(), wait(answer), reply(OK)])
     conn = HTTPConnection("127.0.0.1", peer.port, timeout=10)
     assert conn.stream_capacity() == 1
     first = threading.Thread(target=conn.request, args=("GET", "/"), daemon=True)

@@ -8,39 +8,21 @@ one script per connection it accepts.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from hyper import HTTP11Connection, HTTPConnection
+from hyper import HTTPConnection
 from hyper.exceptions import (
     ConnectionClosed,
     HTTP11Error,
     LocalProtocolError,
     ReadTimeout,
 )
-from tcppeer import Peers, TcpPeer, fin, hang_up, head, reply
-
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+from tcppeer import OK, Peers, fin, h1, hang_up, head, reply
 
 
-@pytest.fixture(params=["whole", "bytewise"])
-def feed(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def peers(feed: str) -> Iterator[Peers]:
-    yield from Peers.fixture(feed)
-
-
-def h1(peer: TcpPeer, timeout: Any = 5) -> HTTP11Connection:
-    return HTTP11Connection("127.0.0.1", peer.port, timeout=timeout)
-
-
-def test_keep_alive_and_reason(peers: Peers) -> None:
-    peer = peers([head(), reply(OK), head(), reply(OK)])
+def test_keep_alive_and_reason(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK), head(), reply(OK)])
     conn = h1(peer)
     for _ in range(2):
         conn.request("GET", "/")
@@ -51,10 +33,10 @@ def test_keep_alive_and_reason(peers: Peers) -> None:
     conn.close()
 
 
-def test_chunked_body_and_trailers(peers: Peers) -> None:
+def test_chunked_body_and_trailers(tcp_peers: Peers) -> None:
     answer = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
               b"3\r\nabc\r\n0\r\nx-checksum: 42\r\n\r\n")
-    conn = h1(peers([head(), reply(answer)]))
+    conn = h1(tcp_peers([head(), reply(answer)]))
     conn.request("GET", "/")
     resp = conn.get_response()
     assert resp.trailers is None
@@ -64,8 +46,8 @@ def test_chunked_body_and_trailers(peers: Peers) -> None:
     conn.close()
 
 
-def test_informational_responses_are_skipped(peers: Peers) -> None:
-    conn = h1(peers([head(), reply(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK)]))
+def test_informational_responses_are_skipped(tcp_peers: Peers) -> None:
+    conn = h1(tcp_peers([head(), reply(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK)]))
     conn.request("GET", "/")
     resp = conn.get_response()
     # Read to the end: fed byte by byte, the peer is still sending the body.
@@ -73,8 +55,8 @@ def test_informational_responses_are_skipped(peers: Peers) -> None:
     conn.close()
 
 
-def test_close_delimited_body(peers: Peers) -> None:
-    peer = peers([head(), reply(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"),
+def test_close_delimited_body(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"),
                   fin()],
                  [head(), reply(OK)])
     conn = h1(peer)
@@ -87,8 +69,8 @@ def test_close_delimited_body(peers: Peers) -> None:
     conn.close()
 
 
-def test_socket_closed_mid_body(peers: Peers) -> None:
-    conn = h1(peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"),
+def test_socket_closed_mid_body(tcp_peers: Peers) -> None:
+    conn = h1(tcp_peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"),
                      fin()]))
     conn.request("GET", "/")
     resp = conn.get_response()
@@ -96,32 +78,32 @@ def test_socket_closed_mid_body(peers: Peers) -> None:
         resp.read()
 
 
-def test_closed_before_the_response(peers: Peers) -> None:
-    conn = h1(peers([head(), hang_up()]))
+def test_closed_before_the_response(tcp_peers: Peers) -> None:
+    conn = h1(tcp_peers([head(), hang_up()]))
     conn.request("GET", "/")
     with pytest.raises(ConnectionClosed):
         conn.get_response()
 
 
-def test_malformed_response(peers: Peers) -> None:
+def test_malformed_response(tcp_peers: Peers) -> None:
     # The client may give up before the last byte of the bad head is sent.
-    conn = h1(peers([head(), reply(b"HTTP/1.1 2x0 Broken\r\n\r\n", tolerate_close=True)]))
+    conn = h1(tcp_peers([head(), reply(b"HTTP/1.1 2x0 Broken\r\n\r\n", tolerate_close=True)]))
     conn.request("GET", "/")
     with pytest.raises(HTTP11Error, match=r"broke HTTP/1\.1"):
         conn.get_response()
 
 
-def test_silent_server_times_out(peers: Peers) -> None:
+def test_silent_server_times_out(tcp_peers: Peers) -> None:
     # Answers nothing and keeps the connection open until the client leaves.
-    peer = peers([head()])
+    peer = tcp_peers([head()])
     conn = h1(peer, timeout=(5, 0.3))
     conn.request("GET", "/")
     with pytest.raises(ReadTimeout):
         conn.get_response()
 
 
-def test_one_request_at_a_time(peers: Peers) -> None:
-    peer = peers([head(), reply(OK)])
+def test_one_request_at_a_time(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK)])
     conn = h1(peer)
     conn.request("GET", "/")
     with pytest.raises(LocalProtocolError, match="previous response"):
@@ -134,9 +116,9 @@ def test_one_request_at_a_time(peers: Peers) -> None:
     assert peer.conns[0].drained == 0  # the refused request never reached the wire
 
 
-def test_abandoned_body_closes_the_connection(peers: Peers) -> None:
+def test_abandoned_body_closes_the_connection(tcp_peers: Peers) -> None:
     # Fed byte by byte, the body is still being sent when the client gives up.
-    peer = peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+    peer = tcp_peers([head(), reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
                                 tolerate_close=True)],
                  [head(), reply(OK)])
     conn = h1(peer)
@@ -151,8 +133,8 @@ def test_abandoned_body_closes_the_connection(peers: Peers) -> None:
     conn.close()
 
 
-def test_idle_connection_closed_by_server_is_noticed(peers: Peers) -> None:
-    peer = peers([head(), reply(OK), fin()], [head(), reply(OK)])
+def test_idle_connection_closed_by_server_is_noticed(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK), fin()], [head(), reply(OK)])
     conn = h1(peer)
     conn.request("GET", "/")
     conn.get_response().read()
@@ -168,8 +150,8 @@ def test_idle_connection_closed_by_server_is_noticed(peers: Peers) -> None:
     conn.close()
 
 
-def test_upgrade_pending_connection_reports_capacity(peers: Peers) -> None:
-    peer = peers([head(), reply(OK)])
+def test_upgrade_pending_connection_reports_capacity(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK)])
     conn = HTTPConnection("127.0.0.1", peer.port, timeout=5)
     assert conn.stream_capacity() == 1 and conn.is_idle() and conn.check_alive()
     assert conn.request("GET", "/") is None
