@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from .common.connection import HTTPConnection
 from .common.headers import HTTPHeaderMap
+from .connection import HTTPConnection
 from .exceptions import HyperError
 from .http11.connection import HTTP11Connection
 from .http11.response import HTTP11Response

@@ -32,7 +32,7 @@ from typing import IO
 from urllib.parse import SplitResult, urlencode, urlsplit
 
 from . import __version__
-from .common.connection import HTTPConnection
+from .connection import HTTPConnection
 from .exceptions import (
     ConnectError,
     ConnectionClosed,

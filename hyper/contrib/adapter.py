@@ -35,8 +35,8 @@ from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util import SKIP_HEADER, Timeout
 from urllib3.util.retry import Retry
 
-from ..common.connection import H2CMode
 from ..common.response import BaseResponse
+from ..common.settings import H2CMode
 from ..common.timeouts import TimeoutConfig
 from ..exceptions import (
     ConnectTimeout,

@@ -12,7 +12,7 @@ decisions (no I/O), ``_pool`` the thread-safe shell that does the I/O,
 
 from __future__ import annotations
 
-from ..common.connection import H2CMode
+from ..common.settings import H2CMode
 from ._contexts import ContextCache, make_context
 from ._key import PoolKey, ProxySettings, TLSSettings, request_target
 from ._pool import ConnectionFactory, ConnectionPool, PoolConnection, default_connection_factory

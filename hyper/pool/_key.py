@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Union
 from urllib.parse import SplitResult, urlsplit
 
-from ..common.connection import H2CMode
+from ..common.settings import H2CMode
 from ..common.util import HeadersArg, normalize_headers
 from ..exceptions import InvalidURLError
 

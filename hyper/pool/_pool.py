@@ -32,10 +32,10 @@ from functools import partial
 from typing import Any, Protocol
 
 from ..common.body import BodyArg
-from ..common.connection import HTTPConnection
 from ..common.response import BaseResponse
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
 from ..common.util import HeadersArg
+from ..connection import HTTPConnection
 from ..exceptions import (
     ConnectError,
     ConnectTimeout,

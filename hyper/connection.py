@@ -22,28 +22,21 @@ from typing import TYPE_CHECKING, Any, Union
 
 import h11
 
-from ..exceptions import InvalidURLError, LocalProtocolError
-from ..http11.connection import HTTP11Connection
-from ..http20.connection import HTTP20Connection
-from ..http20.window import BaseFlowControlManager
-from .body import BodyArg, known_length
-from .timeouts import TimeoutArg, TimeoutConfig
-from .transport import open_transport, proxy_config
-from .util import HeadersArg, normalize_headers, split_host_port
+from .common.body import BodyArg, known_length
+from .common.settings import H2CMode
+from .common.timeouts import TimeoutArg, TimeoutConfig
+from .common.transport import open_transport, proxy_config
+from .common.util import HeadersArg, normalize_headers, split_host_port
+from .exceptions import InvalidURLError, LocalProtocolError
+from .http11.connection import HTTP11Connection
+from .http20.connection import HTTP20Connection
+from .http20.window import BaseFlowControlManager
 
 if TYPE_CHECKING:
-    from ..http11.response import HTTP11Response
-    from ..http20.response import HTTP20Push, HTTP20Response
+    from .http11.response import HTTP11Response
+    from .http20.response import HTTP20Push, HTTP20Response
 
 AnyConnection = Union[HTTP20Connection, HTTP11Connection]
-
-
-class H2CMode(str, enum.Enum):
-    """How to reach HTTP/2 over plaintext."""
-
-    UPGRADE = "upgrade"
-    PRIOR_KNOWLEDGE = "prior-knowledge"
-    OFF = "off"
 
 
 class Protocol(enum.Enum):
@@ -143,7 +136,7 @@ class HTTPConnection:
 
     def _open_tls(self) -> AnyConnection:
         if self.ssl_context is None:
-            from ..tls import init_context
+            from .tls import init_context
 
             self.ssl_context = init_context()
         transport = open_transport(
