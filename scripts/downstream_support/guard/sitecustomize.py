@@ -1,7 +1,7 @@
 """Keep a downstream test run on loopback.
 
-Installed as ``sitecustomize`` in the downstream virtual environments, so
-every Python process of a run (pytest and what it spawns) has it. requests'
+On PYTHONPATH as ``sitecustomize`` during the downstream test runs, so every
+Python process of a run (pytest and what it spawns) has it. requests'
 and HTTPie's suites contain tests that reach for the internet or for
 deliberately unroutable addresses (requests' TARPIT, 10.255.255.1). Here
 only loopback may be contacted: a name other than localhost does not
