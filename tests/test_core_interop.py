@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hyper import HTTP20Connection, HTTPConnection
-from hyper.exceptions import StreamNotProcessedError
 
 
 def h2(server: Any, ssl_context: ssl.SSLContext, **kwargs: Any) -> HTTP20Connection:
