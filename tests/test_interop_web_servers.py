@@ -172,8 +172,11 @@ def test_goaway_after_max_requests(start_nginx: WebServerFactory,
     conn.close()
 
 
+@pytest.mark.parametrize("start_real_server", ["nginx", "apache"], indirect=True)
 def test_low_stream_limit_queues_requests(start_real_server: WebServerFactory,
                                           ssl_context: ssl.SSLContext) -> None:
+    """Past the server's SETTINGS_MAX_CONCURRENT_STREAMS, requests wait for a
+    stream to close. (h2o always announces 100.)"""
     server = start_real_server.limited(max_concurrent_streams=2)
     with h2(server, ssl_context) as conn:
         conn.get_response(conn.request("GET", "/small.txt")).read()  # learn the limit

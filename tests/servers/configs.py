@@ -204,7 +204,7 @@ def h2o_conf(
     """h2o: a TLS listener (ALPN h2 and http/1.1) and a plaintext one (HTTP/1.1,
     h2c Upgrade and prior knowledge), both serving ``htdocs`` and proxying
     ``/app/`` to the backend. ``extra`` is top-level YAML, e.g.
-    ``http2-max-concurrent-requests-per-connection: 2``."""
+    ``http2-idle-timeout: 2``."""
     # h2o started as root switches to "nobody" unless told otherwise; the
     # private directory is readable by the current user only.
     user = "user: root" if os.geteuid() == 0 else ""
@@ -231,6 +231,8 @@ hosts:
       ssl:
         certificate-file: "{certs.server_cert_path}"
         key-file: "{certs.server_key_path}"
+        # No OCSP stapling: the test CA has no responder (and no network).
+        ocsp-update-interval: 0
 {paths}
   "127.0.0.1":
     listen:
