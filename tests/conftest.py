@@ -338,6 +338,17 @@ def h(request: pytest.FixtureRequest) -> Iterator[Any]:
     harness.teardown()
 
 
+@pytest.fixture
+def hw() -> Iterator[Any]:
+    """The scripted HTTP/2 peer harness with whole steps only: for tests about
+    the client's threads, not its parsing."""
+    from h2peer import Harness
+
+    harness = Harness("whole")
+    yield harness
+    harness.teardown()
+
+
 @pytest.fixture(params=["whole", "bytewise"])
 def tcp_peers(request: pytest.FixtureRequest) -> Iterator[Any]:
     """``tcp_peers(script, ...)`` starts a scripted TCP peer (tests/tcppeer.py)

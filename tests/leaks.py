@@ -27,6 +27,8 @@ import pytest
 #: Longest wait for sockets to close and threads to finish after a module.
 LEAK_WAIT = 5.0
 POLL_INTERVAL = 0.05
+#: Most sockets a leak report lists one by one.
+MAX_LISTED = 10
 FD_DIR = Path("/proc/self/fd")
 NET_DIR = Path("/proc/self/net")
 
@@ -71,7 +73,10 @@ class Snapshot:
         lines = []
         if sockets:
             lines.append(f"{len(sockets)} socket(s) still open:")
-            lines += [f"  {names.get(inode, f'socket inode {inode}')}" for inode in sorted(sockets)]
+            shown = sorted(sockets)[:MAX_LISTED]
+            lines += [f"  {names.get(inode, f'socket inode {inode}')}" for inode in shown]
+            if len(sockets) > MAX_LISTED:
+                lines.append(f"  ... and {len(sockets) - MAX_LISTED} more")
         if threads:
             lines.append(f"{len(threads)} thread(s) still running:")
             lines += [f"  {t.name} (daemon={t.daemon})" for t in sorted(threads, key=_name)]
@@ -136,6 +141,17 @@ def _address(text: str, family: int) -> str:
 # --------------------------------------------------------------------------
 # The pytest plugin
 
+#: Modules known to leak, and why: their leak is listed at the end of the run
+#: instead of failing it. Remove a module once its cause is fixed.
+KNOWN_LEAKS: dict[str, str] = {
+    "test_httpie_plugin": (
+        "one socket per in-process HTTPie run: HTTPie never closes its requests "
+        "session, and hyper's ConnectionPool of HTTPie's adapter stays reachable "
+        "after gc.collect(), so its idle connection is never closed"
+    ),
+}
+_SEEN_KNOWN = pytest.StashKey[list[str]]()
+
 
 @pytest.fixture(scope="module", autouse=True)
 def check_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
@@ -151,9 +167,24 @@ def check_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     before = Snapshot.take()
     yield
     leaks = Snapshot.leaks_since(before)
-    if leaks is not None:
-        name = request.module.__name__
-        raise LeakError(f"{name} leaves behind what it opened:\n{leaks}")
+    if leaks is None:
+        return
+    name = request.module.__name__
+    text = f"{name} leaves behind what it opened:\n{leaks}"
+    if name in KNOWN_LEAKS:
+        request.config.stash.setdefault(_SEEN_KNOWN, []).append(
+            f"{text}\n(known: {KNOWN_LEAKS[name]})"
+        )
+        return
+    raise LeakError(text)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    seen = terminalreporter.config.stash.get(_SEEN_KNOWN, [])
+    if seen:
+        terminalreporter.section("known leaks (tests/leaks.py KNOWN_LEAKS)")
+        for text in seen:
+            terminalreporter.write_line(text)
 
 
 @pytest.hookimpl(wrapper=True)

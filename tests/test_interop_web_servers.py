@@ -20,7 +20,7 @@ import pytest
 from app import payload
 from conftest import MAX_REQUESTS, WebServerFactory
 from hyper import HTTP11Connection, HTTP20Connection, HTTPConnection
-from hyper.exceptions import StreamNotProcessedError
+from hyper.exceptions import ConnectionClosed, StreamNotProcessedError
 from hyper.tls import init_context
 from servers import Certs, Server, WebServer
 
@@ -197,7 +197,8 @@ def test_low_stream_limit_queues_requests(start_real_server: WebServerFactory,
 GOAWAY_NO_RECONNECT = (
     "after MAX_REQUESTS requests the server sends GOAWAY; HTTPConnection "
     "does not open a new connection for the next request but raises "
-    "StreamNotProcessedError"
+    "StreamNotProcessedError (or ConnectionClosed, when hypercorn closes the "
+    "connection before answering the last stream its GOAWAY accepted)"
 )
 
 
@@ -207,7 +208,8 @@ def max_requests_server(request: pytest.FixtureRequest) -> Server:
     return server
 
 
-@pytest.mark.xfail(strict=True, raises=StreamNotProcessedError, reason=GOAWAY_NO_RECONNECT)
+@pytest.mark.xfail(strict=True, raises=(StreamNotProcessedError, ConnectionClosed),
+                   reason=GOAWAY_NO_RECONNECT)
 def test_more_requests_than_the_server_allows_per_connection(
         max_requests_server: Server, ssl_context: ssl.SSLContext) -> None:
     server = max_requests_server
