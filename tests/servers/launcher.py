@@ -126,6 +126,9 @@ class ProxyServer:
 
 
 
+AnyServerT = TypeVar("AnyServerT", bound="Server | ProxyServer")
+
+
 class Launcher:
     """Starts servers into one directory and stops all of them at the end."""
 
@@ -148,7 +151,7 @@ class Launcher:
         while self._cleanup:
             shutil.rmtree(self._cleanup.pop(), ignore_errors=True)
 
-    def _remember(self, server: Any) -> Any:
+    def _remember(self, server: AnyServerT) -> AnyServerT:
         self.servers.append(server)
         return server
 
