@@ -852,3 +852,29 @@ def test_leak_is_reported_even_when_the_last_test_is_xfail(
         "*1 socket(s) still open:*",
         "*tcp 127.0.0.1:* -> 0.0.0.0:0 LISTEN*",
     ])
+
+
+def test_known_leak_is_listed_not_failed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    # A module of the name KNOWN_LEAKS gives (tests/leaks.py).
+    pytester.makepyfile(
+        test_httpie_plugin="""
+        import socket
+
+        KEPT = []
+
+        def test_opens_and_keeps():
+            KEPT.append(socket.create_server(("127.0.0.1", 0)))
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "leaks", "-p", "no:cacheprovider", timeout=120
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*known leaks (tests/leaks.py KNOWN_LEAKS)*",
+        "*test_httpie_plugin leaves behind what it opened:*",
+        "*(known: one socket and one hyper-pool-reaper thread*",
+    ])
