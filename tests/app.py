@@ -2,7 +2,7 @@
 
 Every answer is deterministic so that tests can state exactly what they
 expect. The same app runs under hypercorn (HTTP/2 over TLS, h2c, HTTP/1.1)
-and under the HTTP/1.1-only stdlib bridge in ``servers.py``; nginx proxies
+and under the HTTP/1.1-only stdlib bridge in ``servers/asgi_runner.py``; nginx proxies
 to it under ``/app/`` (hypercorn then gets ``root_path="/app"``, which the
 app puts in front of every URL it generates, e.g. redirect targets).
 

@@ -9,13 +9,25 @@ Session-scoped servers (one process each for the whole run):
   HTTP/1.1 on one port.
 - ``h1_server``: plaintext HTTP/1.1 only (stdlib server running the same
   app); it ignores ``Upgrade: h2c``.
-- ``nghttpd_server``, ``nginx_server``, ``tinyproxy_server``,
-  ``tinyproxy_auth_server``: Debian's servers (skipped when the binary is
-  missing, failed instead when the environment variable CI is set).
+- ``nghttpd_server``, ``nginx_server``, ``apache_server``, ``h2o_server``,
+  ``tinyproxy_server``, ``tinyproxy_auth_server``: Debian's servers (skipped
+  when the binary is missing, failed instead when the environment variable
+  CI is set). nginx, Apache and h2o serve the same static files and proxy
+  ``/app/`` to a hypercorn running the app (``servers.WebServer``).
+- ``real_server``: each of nginx, Apache and h2o in turn (parametrised).
+- ``nginx_max_requests_server``, ``h2_max_requests_server``: nginx
+  (``keepalive_requests``) and hypercorn over TLS (``keep_alive_max_requests``)
+  closing each connection after ``MAX_REQUESTS`` requests (HTTP/2: GOAWAY).
 
-Function-scoped factories: ``start_hypercorn(tls, **config)`` and
-``start_nginx(extra_server_conf)``. ``ssl_context``: hyper's client context
-trusting the test CA.
+Function-scoped factories: ``start_hypercorn(tls, **config)``,
+``start_nginx(extra_server_conf)``, ``start_apache(extra_conf)``,
+``start_h2o(extra_conf)``, and ``start_real_server`` (parametrised over the
+three) whose ``limited(max_requests=, max_concurrent_streams=)`` starts one
+with those limits. ``ssl_context``: hyper's client context trusting the
+test CA.
+
+``check_leaks`` (autouse, per module): the process's sockets and threads
+are back to what they were before the module (the ``leaks`` plugin).
 
 When a test fails, the logs of the servers it used are added to its report.
 """
@@ -33,22 +45,30 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from servers import (
+    ApacheServer,
     Certs,
+    H2oServer,
     Launcher,
     NghttpdServer,
     NginxServer,
     ProxyServer,
     Server,
+    WebServer,
     find_binary,
     iter_log_paths,
     log_tail,
     make_certs,
 )
 
-pytest_plugins = ["pytester"]
+# leaks: the per-module check of sockets and threads (``check_leaks``).
+pytest_plugins = ["pytester", "leaks"]
 
 PROXY_USER = "hyper"
 PROXY_PASSWORD = "s3cret-pass"
+#: Requests per connection of the ``*_max_requests_server`` fixtures.
+MAX_REQUESTS = 50
+#: The web servers ``real_server`` and ``start_real_server`` run through.
+REAL_SERVERS = ("nginx", "apache", "h2o")
 
 
 def require_binary(name: str) -> str:
@@ -63,7 +83,13 @@ def require_binary(name: str) -> str:
     pytest.skip(reason)
 
 
-_PACKAGES = {"nghttpd": "nghttp2-server", "nginx": "nginx", "tinyproxy": "tinyproxy"}
+_PACKAGES = {
+    "nghttpd": "nghttp2-server",
+    "nginx": "nginx",
+    "tinyproxy": "tinyproxy",
+    "apache2": "apache2",
+    "h2o": "h2o",
+}
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +135,40 @@ def nginx_server(_session_launcher: Launcher, certs: Certs) -> NginxServer:
 
 
 @pytest.fixture(scope="session")
+def apache_server(_session_launcher: Launcher, certs: Certs) -> ApacheServer:
+    return _session_launcher.apache(require_binary("apache2"), certs)
+
+
+@pytest.fixture(scope="session")
+def h2o_server(_session_launcher: Launcher, certs: Certs) -> H2oServer:
+    return _session_launcher.h2o(require_binary("h2o"), certs)
+
+
+@pytest.fixture(params=REAL_SERVERS)
+def real_server(request: pytest.FixtureRequest) -> WebServer:
+    """nginx, Apache httpd and h2o in turn (their session-scoped fixtures)."""
+    server: WebServer = request.getfixturevalue(f"{request.param}_server")
+    return server
+
+
+@pytest.fixture(scope="session")
+def nginx_max_requests_server(_session_launcher: Launcher, certs: Certs) -> NginxServer:
+    return _session_launcher.nginx(
+        require_binary("nginx"), certs, f"keepalive_requests {MAX_REQUESTS};"
+    )
+
+
+@pytest.fixture(scope="session")
+def h2_max_requests_server(_session_launcher: Launcher, certs: Certs) -> Server:
+    return _session_launcher.hypercorn(
+        certs,
+        name="h2-max-requests",
+        alpn_protocols=["h2", "http/1.1"],
+        keep_alive_max_requests=MAX_REQUESTS,
+    )
+
+
+@pytest.fixture(scope="session")
 def tinyproxy_server(_session_launcher: Launcher) -> ProxyServer:
     return _session_launcher.tinyproxy(require_binary("tinyproxy"))
 
@@ -138,19 +198,72 @@ class HypercornFactory:
         return self._launcher.hypercorn(self._certs if tls else None, **config)
 
 
-class NginxFactory:
-    """``start_nginx(extra_server_conf)``: a fresh nginx for one test, with
-    extra directives in both server blocks, e.g. ``"keepalive_requests 5;"``
-    (GOAWAY after 5 requests) or ``"http2_max_concurrent_streams 2;"``."""
+#: The directive of each limit, per server; None: the server has none.
+SERVER_LIMITS: dict[str, dict[str, str | None]] = {
+    "nginx": {
+        "max_requests": "keepalive_requests {};",
+        "max_concurrent_streams": "http2_max_concurrent_streams {};",
+    },
+    "apache": {
+        # mod_http2 does not apply MaxKeepAliveRequests to HTTP/2: with
+        # MaxKeepAliveRequests 3, 8 requests on one connection all succeed.
+        "max_requests": None,
+        "max_concurrent_streams": "H2MaxSessionStreams {}",
+    },
+    "h2o": {
+        # h2o 2.2 has no limit on requests per connection.
+        "max_requests": None,
+        # h2o advertises SETTINGS_MAX_CONCURRENT_STREAMS 100 whatever its
+        # http2-max-concurrent-requests-per-connection (which queues inside h2o).
+        "max_concurrent_streams": None,
+    },
+}
 
-    def __init__(self, launcher: Launcher, certs: Certs, binary: str) -> None:
+
+class WebServerFactory:
+    """``start_apache(extra_conf)`` / ``start_h2o(extra_conf)``: a fresh
+    server for one test (``start_nginx`` is the nginx one); ``limited(...)``
+    starts one with per-connection limits in each server's own words."""
+
+    def __init__(self, launcher: Launcher, certs: Certs, kind: str, binary: str) -> None:
         self._launcher = launcher
         self._certs = certs
+        self.kind = kind
         self._binary = binary
 
     @property
     def started(self) -> list[Any]:
         return self._launcher.servers
+
+    def __call__(self, extra_conf: str = "") -> WebServer:
+        start = getattr(self._launcher, self.kind)
+        server: WebServer = start(self._binary, self._certs, extra_conf)
+        return server
+
+    def limited(
+        self, max_requests: int | None = None, max_concurrent_streams: int | None = None
+    ) -> WebServer:
+        lines = []
+        for name, value in (
+            ("max_requests", max_requests),
+            ("max_concurrent_streams", max_concurrent_streams),
+        ):
+            if value is None:
+                continue
+            template = SERVER_LIMITS[self.kind][name]
+            if template is None:
+                raise ValueError(f"{self.kind} has no {name} setting")
+            lines.append(template.format(value))
+        return self("\n".join(lines))
+
+
+class NginxFactory(WebServerFactory):
+    """``start_nginx(extra_server_conf)``: a fresh nginx for one test, with
+    extra directives in both server blocks, e.g. ``"keepalive_requests 5;"``
+    (GOAWAY after 5 requests) or ``"http2_max_concurrent_streams 2;"``."""
+
+    def __init__(self, launcher: Launcher, certs: Certs, binary: str) -> None:
+        super().__init__(launcher, certs, "nginx", binary)
 
     def __call__(self, extra_server_conf: str = "") -> NginxServer:
         return self._launcher.nginx(self._binary, self._certs, extra_server_conf)
@@ -171,6 +284,24 @@ def start_hypercorn(_launcher: Launcher, certs: Certs) -> HypercornFactory:
 @pytest.fixture
 def start_nginx(_launcher: Launcher, certs: Certs) -> NginxFactory:
     return NginxFactory(_launcher, certs, require_binary("nginx"))
+
+
+@pytest.fixture
+def start_apache(_launcher: Launcher, certs: Certs) -> WebServerFactory:
+    return WebServerFactory(_launcher, certs, "apache", require_binary("apache2"))
+
+
+@pytest.fixture
+def start_h2o(_launcher: Launcher, certs: Certs) -> WebServerFactory:
+    return WebServerFactory(_launcher, certs, "h2o", require_binary("h2o"))
+
+
+@pytest.fixture(params=REAL_SERVERS)
+def start_real_server(request: pytest.FixtureRequest) -> WebServerFactory:
+    """``start_nginx``, ``start_apache`` and ``start_h2o`` in turn; narrow it
+    with ``@pytest.mark.parametrize("start_real_server", [...], indirect=True)``."""
+    factory: WebServerFactory = request.getfixturevalue(f"start_{request.param}")
+    return factory
 
 
 @pytest.fixture
@@ -203,6 +334,17 @@ def h(request: pytest.FixtureRequest) -> Iterator[Any]:
     from h2peer import Harness
 
     harness = Harness(request.param)
+    yield harness
+    harness.teardown()
+
+
+@pytest.fixture
+def hw() -> Iterator[Any]:
+    """The scripted HTTP/2 peer harness with whole steps only: for tests about
+    the client's threads, not its parsing."""
+    from h2peer import Harness
+
+    harness = Harness("whole")
     yield harness
     harness.teardown()
 

@@ -1,17 +1,18 @@
-"""The core connections against Debian's nghttpd and nginx."""
+"""The core connections against Debian's nghttpd and through tinyproxy.
+
+nginx, Apache httpd and h2o: tests/test_interop_web_servers.py.
+"""
 
 from __future__ import annotations
 
 import json
 import ssl
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hyper import HTTP20Connection, HTTPConnection
-from hyper.exceptions import StreamNotProcessedError
 
 
 def h2(server: Any, ssl_context: ssl.SSLContext, **kwargs: Any) -> HTTP20Connection:
@@ -63,62 +64,6 @@ def test_nghttpd_negotiating_connection(nghttpd_server: Any,
         stream_id = conn.request("GET", "/small.txt")
         assert stream_id == 1
         assert conn.get_response(stream_id).read() == static(nghttpd_server, "small.txt")
-
-
-# -- nginx ---------------------------------------------------------------------------
-
-
-def test_nginx_static_and_proxied(nginx_server: Any, ssl_context: ssl.SSLContext) -> None:
-    with h2(nginx_server, ssl_context) as conn:
-        big = conn.request("GET", "/big.bin")
-        app = conn.request("GET", "/app/get?x=1", headers={"x-hello": "nginx"})
-        body = json.loads(conn.get_response(app).read())
-        assert body["query"] == "x=1"
-        assert ["x-hello", "nginx"] in body["headers"]
-        assert conn.get_response(big).read() == static(nginx_server, "big.bin")
-
-
-def test_nginx_http11_fallback(nginx_server: Any) -> None:
-    plain = nginx_server.plain
-    with HTTPConnection(plain.host, plain.port, timeout=15) as conn:
-        assert conn.request("GET", "/small.txt") is None
-        assert conn.negotiated_protocol == "http/1.1"
-        assert conn.get_response().read() == static(nginx_server, "small.txt")
-
-
-def test_nginx_goaway_after_keepalive_requests(start_nginx: Any,
-                                              ssl_context: ssl.SSLContext) -> None:
-    """nginx sends GOAWAY once keepalive_requests is used up: the streams it
-    accepted complete, the later ones fail as not processed (safe to retry)."""
-    server = start_nginx("keepalive_requests 3;")
-    conn = h2(server, ssl_context)
-    ids = [conn.request("GET", "/small.txt") for _ in range(3)]
-    for stream_id in ids:
-        assert conn.get_response(stream_id).read() == static(server, "small.txt")
-    with pytest.raises(StreamNotProcessedError) as info:
-        conn.get_response(conn.request("GET", "/small.txt"))
-    assert info.value.retry_safe
-    assert not conn.is_usable()
-    conn.close()
-
-
-def test_nginx_low_stream_limit_queues_requests(start_nginx: Any,
-                                                ssl_context: ssl.SSLContext) -> None:
-    server = start_nginx("http2_max_concurrent_streams 2;")
-    with h2(server, ssl_context) as conn:
-        conn.get_response(conn.request("GET", "/small.txt")).read()  # learn the limit
-        results: dict[int, bytes] = {}
-
-        def fetch(n: int) -> None:
-            resp = conn.get_response(conn.request("GET", f"/app/token/t{n}"))
-            results[n] = resp.read()
-
-        threads = [threading.Thread(target=fetch, args=(n,)) for n in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert results == {n: f"t{n}".encode() for n in range(12)}
 
 
 # -- proxies (tinyproxy) ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The HTTPie plugin when HTTPie's internals are not what it relies on:
 attaching twice, an HTTPie without ``httpie.cli.definition`` or transport
-plugins, the inactive adapter, and an HTTPie without ``HTTPHeadersDict``.
+plugins, the inactive adapter, and an HTTPie with or without
+``HTTPHeadersDict``.
 
 The parts that replace HTTPie modules run in a fresh Python (measured by
 coverage's subprocess patch, see setup.cfg); the others in-process.
@@ -28,6 +29,7 @@ from servers import Certs, Server
 
 pytestmark = pytest.mark.timeout(60)
 
+
 _WARNING = "hyper HTTP/2 plugin: warning: "
 
 
@@ -46,17 +48,6 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_attaching_again_adds_nothing() -> None:
-    from httpie.cli import definition
-
-    parser = definition.parser
-    assert is_attached()
-    options = [action.option_strings for action in parser._actions]
-    assert attach() is True
-    assert [action.option_strings for action in parser._actions] == options
-    assert sum("--http2" in strings for strings in options) == 1
-
-
 _WITHOUT_PLUGIN_SUPPORT = """
 import sys
 sys.modules["httpie.plugins"] = None   # an HTTPie without plugin support
@@ -70,6 +61,28 @@ for plugin_class in (HTTP2TransportPlugin, H2CTransportPlugin):
     plugin = plugin_class()
     print(plugin.prefix, type(plugin.get_adapter()).__name__)
 """
+
+
+@pytest.fixture
+def plugin_session(certs: Certs, monkeypatch: pytest.MonkeyPatch) -> Iterator[requests.Session]:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        # requests would prefer them to session.verify.
+        monkeypatch.delenv(name, raising=False)
+    with requests.Session() as session:
+        session.mount("https://", plugin_adapter.HTTPieHTTP20Adapter(AdapterSettings("upgrade")))
+        session.verify = str(certs.ca_path)
+        yield session
+
+
+def test_attaching_again_adds_nothing() -> None:
+    from httpie.cli import definition
+
+    parser = definition.parser
+    assert is_attached()
+    options = [action.option_strings for action in parser._actions]
+    assert attach() is True
+    assert [action.option_strings for action in parser._actions] == options
+    assert sum("--http2" in strings for strings in options) == 1
 
 
 def test_without_httpie_plugin_support_the_plugin_stays_off(tmp_path: Path) -> None:
@@ -94,17 +107,6 @@ def test_inactive_adapter_refuses_requests_and_closes() -> None:
         session.get("hyper-http2-off+https://localhost/")
     # BaseAdapter.close() raises NotImplementedError; Session.close() calls it.
     session.close()
-
-
-@pytest.fixture
-def plugin_session(certs: Certs, monkeypatch: pytest.MonkeyPatch) -> Iterator[requests.Session]:
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        # requests would prefer them to session.verify.
-        monkeypatch.delenv(name, raising=False)
-    with requests.Session() as session:
-        session.mount("https://", plugin_adapter.HTTPieHTTP20Adapter(AdapterSettings("upgrade")))
-        session.verify = str(certs.ca_path)
-        yield session
 
 
 def test_repeated_headers_kept_apart_with_httpies_header_dict(

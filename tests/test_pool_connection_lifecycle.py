@@ -1,18 +1,14 @@
-"""The pool's less travelled paths: key and body validation, the TLS
-context cache, responses dropped unread, waits that run out, bodies that
-fail, and connections that fail their check or their close.
-
-Servers are the session's loopback servers (hypercorn, the stdlib
-HTTP/1.1 server) and, for a TLS handshake that never ends, a listening
-socket that never accepts.
+"""The pool's connections from opening to closing: its arguments, the with
+block, responses dropped unread, bounded waits for a connection being
+opened, bodies that fail while sent, and connections that fail their check
+or their close. Against the session's loopback servers and, for a TLS
+handshake that never ends, a listening socket that never accepts.
 """
 
 from __future__ import annotations
 
 import gc
-import io
 import logging
-import os
 import socket
 import threading
 import time
@@ -22,130 +18,60 @@ from typing import Any
 import pytest
 
 from hyper.common.timeouts import TimeoutConfig
-from hyper.exceptions import ConnectionClosed, ConnectTimeout, InvalidURLError, PoolTimeout
+from hyper.exceptions import ConnectionClosed, ConnectTimeout, PoolTimeout
 from hyper.pool import (
     ConnectionPool,
-    ContextCache,
     EntryState,
     PoolConnection,
     PoolKey,
-    ProxySettings,
-    TLSSettings,
     default_connection_factory,
 )
-from hyper.pool._replay import Replay
 from servers import Certs, Server
 from test_pool import CountingFactory, key_for
 
 pytestmark = pytest.mark.timeout(60)
 
+
 TIMEOUT = (10.0, 20.0)
 
 
-# -- keys ---------------------------------------------------------------------------------
+@pytest.fixture
+def silent_tls_port() -> Iterator[int]:
+    """A port that completes TCP handshakes (the kernel's backlog) but whose
+    server never accepts, so a TLS handshake never gets an answer."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        yield listener.getsockname()[1]
 
 
-def test_only_http_proxies_are_accepted() -> None:
-    with pytest.raises(InvalidURLError, match="Only http:// proxies"):
-        ProxySettings.from_url("https://127.0.0.1:3128")
-    proxy = ProxySettings.from_url("HTTP://127.0.0.1:3128", {"Proxy-Authorization": "x"})
-    assert (proxy.host, proxy.port) == ("127.0.0.1", 3128)
+def failing_body() -> Iterator[bytes]:
+    yield b"a" * 1000
+    raise RuntimeError("the body's source failed")
 
 
-def test_keys_refuse_other_schemes_and_mismatched_tls_settings() -> None:
-    with pytest.raises(InvalidURLError, match="Unsupported scheme 'ftp'"):
-        PoolKey("ftp", "localhost", 21)
-    with pytest.raises(InvalidURLError, match="https keys need them"):
-        PoolKey("https", "localhost", 443)
-    with pytest.raises(InvalidURLError, match="TLS settings belong to https keys"):
-        PoolKey("http", "localhost", 80, TLSSettings())
-    with pytest.raises(InvalidURLError, match="Unsupported scheme in 'ftp://localhost/'"):
-        PoolKey.for_url("ftp://localhost/")
+class Misbehaving:
+    """A real pooled connection whose ``check_alive()`` raises and whose
+    ``close()`` raises after closing: what a third-party connection class
+    given through ``connection_factory`` might do. The pool must stay
+    consistent."""
 
+    def __init__(self, inner: PoolConnection) -> None:
+        self.inner = inner
 
-def test_unparsable_url_is_an_invalid_url_error() -> None:
-    # urlsplit itself refuses an unterminated IPv6 literal.
-    with pytest.raises(InvalidURLError, match="Invalid URL") as info:
-        PoolKey.for_url("http://[::1/")
-    assert isinstance(info.value.__cause__, ValueError)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
+    @property
+    def version(self) -> int | None:
+        return self.inner.version
 
-# -- bodies that can or cannot be sent again ------------------------------------------------
+    def check_alive(self) -> bool:
+        raise ConnectionClosed("the check failed")
 
-
-class Tape:
-    """A readable, seekable body without ``seekable()`` (duck-typed files)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, amt: int = -1) -> bytes:
-        end = len(self._data) if amt < 0 else self._pos + amt
-        chunk, self._pos = self._data[self._pos:end], min(end, len(self._data))
-        return chunk
-
-    def seek(self, pos: int) -> int:
-        self._pos = pos
-        return pos
-
-    def tell(self) -> int:
-        return self._pos
-
-
-class TapeWithoutPosition(Tape):
-    def tell(self) -> int:
-        raise OSError("position unknown")
-
-
-def test_file_without_seekable_method_is_rewound_to_its_start() -> None:
-    body = Tape(b"abcdef")
-    body.seek(2)
-    replay = Replay(body)
-    assert replay.replayable
-    assert body.read() == b"cdef"
-    assert replay.rewind()
-    assert body.read() == b"cdef"
-
-
-def test_file_whose_position_cannot_be_told_is_not_sent_again() -> None:
-    replay = Replay(TapeWithoutPosition(b"abc"))
-    assert not replay.replayable
-    assert not replay.rewind()
-
-
-def test_file_closed_before_the_retry_is_not_sent_again() -> None:
-    body = io.BytesIO(b"abc")
-    replay = Replay(body)
-    assert replay.replayable
-    body.close()
-    assert not replay.rewind()
-
-
-def test_closed_file_and_pipe_are_not_replayable() -> None:
-    closed = io.BytesIO(b"abc")
-    closed.close()  # its seekable() raises ValueError
-    assert not Replay(closed).replayable
-    read_fd, write_fd = os.pipe()
-    with open(read_fd, "rb") as pipe, open(write_fd, "wb"):
-        assert not Replay(pipe).replayable
-
-
-# -- TLS contexts -----------------------------------------------------------------------------
-
-
-def test_context_cache_makes_one_context_per_settings_until_cleared(certs: Certs) -> None:
-    cache = ContextCache()
-    settings = TLSSettings(verify=str(certs.ca_path))
-    first = cache.get(settings)
-    assert cache.get(TLSSettings(verify=str(certs.ca_path))) is first
-    assert cache.get(TLSSettings(verify=False)) is not first
-    cache.clear()
-    # Made again: a CA file changed on disk is read anew.
-    assert cache.get(settings) is not first
-
-
-# -- the pool's own arguments and life cycle ------------------------------------------------------
+    def close(self) -> None:
+        self.inner.close()
+        raise OSError("close failed after closing")
 
 
 def test_negative_retries_are_refused() -> None:
@@ -165,9 +91,6 @@ def test_leaving_the_with_block_closes_the_connections(
         assert pool.connection_states(key) == [EntryState.IDLE]
     assert pool.connection_states(key) == []
     assert factory.made[0].connection is None  # type: ignore[attr-defined]
-
-
-# -- a response dropped unread ------------------------------------------------------------------
 
 
 def test_response_dropped_unread_gives_its_connection_back(
@@ -194,19 +117,6 @@ def test_response_dropped_unread_gives_its_connection_back(
         assert pool.request(full_key, "GET", "/token/next", timeout=TIMEOUT).read() == b"next"
     finally:
         pool.close()
-
-
-# -- waiting for a connection another request is opening -------------------------------------------
-
-
-@pytest.fixture
-def silent_tls_port() -> Iterator[int]:
-    """A port that completes TCP handshakes (the kernel's backlog) but whose
-    server never accepts, so a TLS handshake never gets an answer."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(4)
-        yield listener.getsockname()[1]
 
 
 def test_wait_for_a_connection_being_opened_is_bounded(silent_tls_port: int) -> None:
@@ -237,14 +147,6 @@ def test_wait_for_a_connection_being_opened_is_bounded(silent_tls_port: int) -> 
     assert not opener.is_alive()
     assert len(opener_error) == 1 and isinstance(opener_error[0], ConnectTimeout)
     assert pool.connection_states(key) == []
-
-
-# -- a request body that fails while it is sent --------------------------------------------------
-
-
-def failing_body() -> Iterator[bytes]:
-    yield b"a" * 1000
-    raise RuntimeError("the body's source failed")
 
 
 def test_failing_body_over_http11_retires_the_connection(
@@ -287,33 +189,6 @@ def test_failing_body_over_http2_frees_its_stream_slot(
         assert factory.made[0].stream_capacity() == 1
         assert pool.request(key, "GET", "/token/after", timeout=TIMEOUT).read() == b"after"
         assert factory.count == 1
-
-
-# -- connections that fail their check or their close ---------------------------------------
-
-
-class Misbehaving:
-    """A real pooled connection whose ``check_alive()`` raises and whose
-    ``close()`` raises after closing: what a third-party connection class
-    given through ``connection_factory`` might do. The pool must stay
-    consistent."""
-
-    def __init__(self, inner: PoolConnection) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    @property
-    def version(self) -> int | None:
-        return self.inner.version
-
-    def check_alive(self) -> bool:
-        raise ConnectionClosed("the check failed")
-
-    def close(self) -> None:
-        self.inner.close()
-        raise OSError("close failed after closing")
 
 
 def test_connection_failing_its_check_and_close_is_replaced(
