@@ -206,12 +206,18 @@ class ClientState:
         # Our side is still open, so h2's stream is too (a reset by either
         # side marks request_complete, or fails the stream).
         window: int = self.h2.local_flow_control_window(stream_id)
-        if window == 0 and stream.state is ResponseState.COMPLETE:
+        if window <= 0 and stream.state is ResponseState.COMPLETE:
             # RFC 9113 section 8.1: the whole response came before the
             # request body did, and the server grants no more room for it:
             # it wants no more. Waiting would only run into the timeout.
             return -1
-        return window
+        # RFC 9113 section 6.9.2: a SETTINGS frame that lowers
+        # INITIAL_WINDOW_SIZE "can cause the available space in a
+        # flow-control window to become negative", and the sender "MUST NOT
+        # send new flow-controlled frames until it receives WINDOW_UPDATE
+        # frames that cause the flow-control window to become positive".
+        # The stream is alive: wait, as for an empty window.
+        return max(window, 0)
 
     def send_data(self, stream_id: int, view: memoryview, last: bool) -> int | None:
         """Queue as much of ``view`` as the windows allow, in frames as large
@@ -246,7 +252,7 @@ class ClientState:
             if not stream.request_complete:
                 # Our half is still open: close it, or it holds one of the
                 # server's stream slots for good.
-                self.h2.reset_stream(stream_id, _ERROR_CODES.CANCEL)
+                self._reset(stream_id, _ERROR_CODES.CANCEL)
             stream.request_complete = True
             return None
         return stream
@@ -273,10 +279,7 @@ class ClientState:
             return
         stream.fail(ConnectionClosed("The request body could not be sent",
                                      stream_id=stream_id))
-        # (A stream already closed in h2, by the server's reset or by both
-        # ends finishing, needs nothing more.)
-        with contextlib.suppress(h2.exceptions.StreamClosedError):
-            self.h2.reset_stream(stream_id, _ERROR_CODES.CANCEL)
+        self._reset(stream_id, _ERROR_CODES.CANCEL)
 
     # ------------------------------------------------------------------
     # Responses
@@ -322,7 +325,7 @@ class ClientState:
         if self._live():
             # Some side of the stream is still open in h2 too: a reset or
             # both ends of it set request_complete and end the response.
-            self.h2.reset_stream(stream.stream_id, code)
+            self._reset(stream.stream_id, code)
 
     def take_pushes(self, parent_ids: list[int]) -> list[Stream]:
         """The pushes promised on these streams so far, each handed out once."""
@@ -541,6 +544,13 @@ class ClientState:
             raise self.failure
         if self.closed:
             raise ConnectionClosed("The connection was closed by the client")
+
+    def _reset(self, stream_id: int, code: int) -> None:
+        """Queue RST_STREAM, once: a stream already closed in h2 (reset by
+        either side, or ended by both) needs nothing more, so resetting it
+        again is a no-op rather than h2's StreamClosedError."""
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
+            self.h2.reset_stream(stream_id, code)
 
     def _live(self) -> bool:
         """Neither closed nor failed: frames queued now will be sent."""
