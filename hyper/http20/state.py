@@ -29,7 +29,7 @@ from ..exceptions import (
 )
 from .h2glue import error_name, is_server_preface, new_h2_connection, translate_protocol_error
 from .streams import Headers, ResponseState, Stream, StreamInput
-from .window import DEFAULT_CONNECTION_WINDOW, BaseFlowControlManager
+from .window import DEFAULT_CONNECTION_WINDOW, DEFAULT_MAX_UNREAD, BaseFlowControlManager
 
 log = logging.getLogger("hyper")
 
@@ -53,6 +53,7 @@ class ClientState:
         port: int,
         enable_push: bool,
         window_manager_class: type[BaseFlowControlManager],
+        max_unread: int = DEFAULT_MAX_UNREAD,
     ) -> None:
         self.scheme = scheme
         self.authority = authority
@@ -71,6 +72,13 @@ class ClientState:
         self.failure: HyperError | None = None
         self.closed = False
         self.conn_window = window_manager_class(DEFAULT_CONNECTION_WINDOW)
+        # Flow-controlled bytes buffered in the streams, not yet consumed,
+        # and the cap above which the connection window is not credited.
+        self.unread = 0
+        self.max_unread = max_unread
+        # Bytes that arrived while over the cap, not yet reported to
+        # conn_window (so not yet credited).
+        self._unreported = 0
         self.pings: deque[bytes] = deque()
         # True once the server's first SETTINGS frame has been applied.
         self.settings_seen = False
@@ -272,10 +280,13 @@ class ClientState:
         """The body could not be sent: forget the stream, and reset it
         (RFC 9113 section 5.4.2) so that it neither holds a stream slot nor
         leaves the server waiting for the rest."""
-        stream = self.streams.pop(stream_id, None)
+        stream = self.streams.get(stream_id)
         with contextlib.suppress(ValueError):  # its response may be claimed
             self.unclaimed.remove(stream_id)
-        if stream is None or not self._live():
+        if stream is None:
+            return
+        self._forget(stream)
+        if not self._live():
             return
         stream.fail(ConnectionClosed("The request body could not be sent",
                                      stream_id=stream_id))
@@ -303,21 +314,50 @@ class ClientState:
     def consume(self, stream: Stream) -> tuple[bytes | None, bool]:
         """The next piece of ``stream``'s body (None at its end), and whether
         consuming it queued a WINDOW_UPDATE. Call once ``data_ready``."""
-        piece = stream.data.popleft() if stream.data else None
-        if piece is None and stream.state is ResponseState.FAILED:
-            assert stream.error is not None
-            raise stream.error
-        increment = stream.window._handle_frame(piece[1]) if piece else 0
+        if not stream.data:
+            if stream.state is ResponseState.FAILED:
+                assert stream.error is not None
+                raise stream.error
+            return None, False
+        payload, length = stream.data.popleft()
+        self._consumed(stream, length)
+        window = stream.window
+        window.buffered_size = stream.unread
+        increment = window._handle_frame(length)
         if increment and stream.state is ResponseState.RECEIVING_BODY:
+            # (h2 refuses credit beyond 2^31-1; the manager's window, which
+            # counts buffered bytes as still outstanding, never exceeds h2's.)
             with contextlib.suppress(h2.exceptions.ProtocolError):
                 self.h2.increment_flow_control_window(increment, stream.stream_id)
-        return (piece[0] if piece else None), bool(increment)
+        return payload, self._credit_connection() or bool(increment)
+
+    def _consumed(self, stream: Stream, length: int) -> None:
+        """``length`` flow-controlled bytes of ``stream`` left its buffer."""
+        stream.unread -= length
+        self.unread -= length
+
+    def _credit_connection(self) -> bool:
+        """Report the bytes held back while over the cap, once under it
+        again; whether a WINDOW_UPDATE was queued."""
+        if not self._unreported or self.unread > self.max_unread:
+            return False
+        length, self._unreported = self._unreported, 0
+        return self._report_arrival(length)
+
+    def _report_arrival(self, length: int) -> bool:
+        """Tell the connection's manager of ``length`` bytes that arrived;
+        queue the WINDOW_UPDATE it asks for. Whether one was queued."""
+        self.conn_window.buffered_size = self.unread
+        increment = self.conn_window._handle_frame(length)
+        if increment:
+            self.h2.increment_flow_control_window(increment)
+        return bool(increment)
 
     def cancel(self, stream: Stream, code: int) -> None:
         """Abandon a stream: reset it if still open, forget its buffers."""
         # (A stream is abandoned only once its response was asked for, so it
         # is no longer in unclaimed.)
-        self.streams.pop(stream.stream_id, None)
+        self._forget(stream)
         if stream.state in (ResponseState.COMPLETE, ResponseState.FAILED) and \
                 stream.request_complete:
             return
@@ -403,14 +443,18 @@ class ClientState:
 
     def _on_data(self, event: h2.events.DataReceived) -> None:
         length = event.flow_controlled_length or 0
-        increment = self.conn_window._handle_frame(length)
-        if increment:
-            self.h2.increment_flow_control_window(increment)
         stream = self.streams.get(event.stream_id)
-        if stream is None:
-            return
-        stream.data.append((bytes(event.data or b""), length))
-        stream.apply(StreamInput.DATA)
+        if stream is not None:
+            stream.data.append((bytes(event.data or b""), length))
+            stream.unread += length
+            self.unread += length
+            stream.apply(StreamInput.DATA)
+        if self.unread > self.max_unread:
+            # Bound what the connection buffers for its caller: no more
+            # connection credit until the application reads (consume()).
+            self._unreported += length
+        else:
+            self._report_arrival(length)
 
     def _on_end(self, event: h2.events.StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)
@@ -555,6 +599,15 @@ class ClientState:
     def _live(self) -> bool:
         """Neither closed nor failed: frames queued now will be sent."""
         return not self.closed and self.failure is None
+
+    def _forget(self, stream: Stream) -> None:
+        """Drop a stream and whatever it buffered; credit the connection
+        for those bytes if they held it back."""
+        if self.streams.get(stream.stream_id) is stream:
+            del self.streams[stream.stream_id]
+        self._consumed(stream, stream.unread)
+        stream.data.clear()
+        self._credit_connection()
 
     def _new_stream(self, stream_id: int, read_timeout: float | None,
                     request_headers: Headers) -> Stream:
