@@ -142,20 +142,29 @@ class ClientState:
             raise LocalProtocolError(f"No request started with putrequest() on stream {sid}")
         return sid
 
-    def has_room(self) -> bool:
-        """May one more stream be opened now?
+    def capacity(self) -> int:
+        """How many more streams may be opened now: hyper's one answer
+        (the shell's ``stream_capacity()`` and :meth:`has_room` use it).
 
-        Until the server's first SETTINGS arrive its MAX_CONCURRENT_STREAMS
-        is unknown (RFC 9113 section 6.5.2: "initially, there is no limit"),
-        and some servers answer a stream over their limit with a connection
-        error; so only the first stream goes out before then.
+        RFC 9113 section 5.1.2: the server's MAX_CONCURRENT_STREAMS less the
+        streams we opened that are still open (requests reserved with
+        put_request() hold no slot until their headers go out). 0 once the
+        connection takes no new stream (GOAWAY, failure, closed).
+
+        Until the server's first SETTINGS arrive its limit is unknown (RFC
+        9113 section 6.5.2: "initially, there is no limit"), and some servers
+        answer a stream over their limit with a connection error; so only
+        one stream may be open before then.
         """
-        if self.failure is not None or self.going_away or self.closed:
-            return True  # open_stream() raises the right error
-        if not self.settings_seen:
-            return self.h2.open_outbound_streams == 0
-        limit = self.h2.remote_settings.max_concurrent_streams
-        return self.h2.open_outbound_streams < limit
+        if not self.usable():
+            return 0
+        limit = self.h2.remote_settings.max_concurrent_streams if self.settings_seen else 1
+        return max(0, limit - self.h2.open_outbound_streams)
+
+    def has_room(self) -> bool:
+        """May open_stream() be called now? When the connection takes no
+        new stream, yes: open_stream() raises the right error."""
+        return self.capacity() > 0 or not self.usable()
 
     def open_stream(
         self, stream_id: int | None, headers: Headers, end_now: bool,
@@ -541,13 +550,6 @@ class ClientState:
 
     def usable(self) -> bool:
         return not (self.closed or self.going_away or self.failure is not None)
-
-    def capacity(self) -> int:
-        """How many more streams may be opened now (0 when not usable)."""
-        if not self.usable():
-            return 0
-        limit = self.h2.remote_settings.max_concurrent_streams
-        return max(0, limit - self.h2.open_outbound_streams - len(self.pending))
 
     def idle(self) -> bool:
         """True when no stream is open and no response is left unread."""
