@@ -51,8 +51,7 @@ def main(base: str, ca: str, path: str, count: int) -> None:
     while time.monotonic() < deadline:
         for conn in connections:
             conn.check_alive()
-        unread = sum(len(piece) for c in connections for s in c._state.streams.values()
-                     for piece, _ in s.data)
+        unread = sum(c._state.unread for c in connections)
         if unread == last:
             break
         last = unread

@@ -97,13 +97,11 @@ class _FrameBuffer(FrameBuffer):
 
     def __next__(self) -> Frame:
         frame = super().__next__()
-        if type(frame) is not DataFrame:
-            return frame
-        # A copy of the fields (the payload is shared, not copied).
-        received = _ReceivedDataFrame(frame.stream_id, frame.data, pad_length=frame.pad_length,
-                                      flags=frame.flags)
-        received.body_len = frame.body_len
-        return received
+        if type(frame) is DataFrame:
+            # The same object, now of the subclass (same fields, no slots):
+            # no second frame object per DATA frame.
+            frame.__class__ = _ReceivedDataFrame
+        return frame
 
 
 def new_h2_connection(enable_push: bool) -> h2.connection.H2Connection:

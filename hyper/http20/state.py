@@ -76,8 +76,9 @@ class ClientState:
         # and the cap above which the connection window is not credited.
         self.unread = 0
         self.max_unread = max_unread
-        # Bytes that arrived while over the cap, not yet reported to
-        # conn_window (so not yet credited).
+        # Flow-controlled bytes that arrived and are not yet reported to
+        # conn_window (so not yet credited): those of the batch being
+        # received, and all that came while over the cap.
         self._unreported = 0
         self.pings: deque[bytes] = deque()
         # True once the server's first SETTINGS frame has been applied.
@@ -346,16 +347,13 @@ class ClientState:
         self.unread -= length
 
     def _credit_connection(self) -> bool:
-        """Report the bytes held back while over the cap, once under it
-        again; whether a WINDOW_UPDATE was queued."""
+        """Tell the connection's manager of the bytes that arrived since it
+        last heard, unless the connection is over its cap of unread bytes
+        (so that no credit bounds what it buffers for its caller); queue
+        the WINDOW_UPDATE the manager asks for. Whether one was queued."""
         if not self._unreported or self.unread > self.max_unread:
             return False
         length, self._unreported = self._unreported, 0
-        return self._report_arrival(length)
-
-    def _report_arrival(self, length: int) -> bool:
-        """Tell the connection's manager of ``length`` bytes that arrived;
-        queue the WINDOW_UPDATE it asks for. Whether one was queued."""
         self.conn_window.buffered_size = self.unread
         increment = self.conn_window._handle_frame(length)
         if increment:
@@ -411,6 +409,9 @@ class ClientState:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(self, event)
+        # The connection's manager hears of each batch's DATA at once: one
+        # call, and at most one WINDOW_UPDATE, per read from the socket.
+        self._credit_connection()
 
     def _check_server_preface(self, data: bytes) -> bytes:
         """RFC 9113 section 3.4: "The server connection preface consists of a
@@ -451,19 +452,15 @@ class ClientState:
             stream.apply(StreamInput.TRAILERS)
 
     def _on_data(self, event: h2.events.DataReceived) -> None:
-        length = event.flow_controlled_length or 0
+        length: int = event.flow_controlled_length or 0
+        self._unreported += length
         stream = self.streams.get(event.stream_id)
         if stream is not None:
-            stream.data.append((bytes(event.data or b""), length))
+            # (h2 hands the frame's payload, already bytes: no copy.)
+            stream.data.append((event.data or b"", length))
             stream.unread += length
             self.unread += length
             stream.apply(StreamInput.DATA)
-        if self.unread > self.max_unread:
-            # Bound what the connection buffers for its caller: no more
-            # connection credit until the application reads (consume()).
-            self._unreported += length
-        else:
-            self._report_arrival(length)
 
     def _on_end(self, event: h2.events.StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)

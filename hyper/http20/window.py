@@ -6,14 +6,16 @@ passed as ``window_manager=``.
 
 When the manager is consulted (theory of operation):
 
-* The connection's manager is told of every DATA frame as it arrives. The
-  connection window is only a guard against a server flooding the socket;
-  crediting it on arrival means one unread stream never starves the others
-  (the per-stream windows bound what each stream buffers). One exception,
-  decided by hyper whatever the manager: while the bytes buffered unread on
-  the connection exceed its cap (:data:`DEFAULT_MAX_UNREAD`), arrivals are
-  not reported, so no connection WINDOW_UPDATE goes out; they are reported
-  together once the application has read the buffers down below the cap.
+* The connection's manager is told of the DATA frames as they arrive, those
+  of one read from the socket together as one ``frame_size`` (so at most
+  one WINDOW_UPDATE per read). The connection window is only a guard
+  against a server flooding the socket; crediting it on arrival means one
+  unread stream never starves the others (the per-stream windows bound what
+  each stream buffers). One exception, decided by hyper whatever the
+  manager: while the bytes buffered unread on the connection exceed its cap
+  (:data:`DEFAULT_MAX_UNREAD`), arrivals are not reported, so no connection
+  WINDOW_UPDATE goes out; they are reported together once the application
+  has read the buffers down below the cap.
 * A stream's manager is told when the application *consumes* data from that
   stream. Until then the bytes sit in the stream's buffer, and the stream
   window bounds that buffer: RFC 9113 section 5.2 "flow control ... protects
