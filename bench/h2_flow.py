@@ -38,25 +38,39 @@ def connect(url: str, ca: str) -> hyper.HTTP20Connection:
                                   ssl_context=hyper.tls.init_context(cert_path=ca), timeout=30)
 
 
-def download(url: str, ca: str, size: int) -> float:
+# Each scenario gives two rates: per second of wall time, and per second of
+# the client's CPU time. On a shared, loaded machine the second one is the
+# steadier measure of the client's own cost.
+
+
+def download(url: str, ca: str, size: int) -> tuple[float, float]:
     with connect(url, ca) as conn:
         conn.get_response(conn.request("GET", SMALL)).read()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         resp = conn.get_response(conn.request("GET", BIG))
         total = sum(len(chunk) for chunk in resp.read_chunked())
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if total != size:
         raise RuntimeError(f"downloaded {total} bytes, expected {size}")
-    return size / elapsed / 1e6
+    return size / elapsed / 1e6, size / cpu / 1e6
 
 
-def sequential(url: str, ca: str, count: int) -> float:
+def sequential(url: str, ca: str, count: int) -> tuple[float, float]:
     with connect(url, ca) as conn:
         conn.get_response(conn.request("GET", SMALL)).read()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             conn.get_response(conn.request("GET", SMALL)).read()
-        return count / (time.perf_counter() - started)
+        return count / (time.perf_counter() - started), count / (time.process_time() - cpu)
+
+
+def report(what: str, unit: str, rounds: list[tuple[float, float]]) -> None:
+    wall = [r[0] for r in rounds]
+    cpu = [r[1] for r in rounds]
+    print(f"{what}: median {statistics.median(wall):.0f} {unit}/s wall "
+          f"(rounds: {', '.join(f'{r:.0f}' for r in wall)}); "
+          f"median {statistics.median(cpu):.0f} {unit} per client CPU second "
+          f"(rounds: {', '.join(f'{r:.0f}' for r in cpu)})")
 
 
 def held(url: str, ca: str, count: int) -> dict[str, int]:
@@ -92,14 +106,11 @@ def main() -> None:
                 bytes(range(256)) * (args.held_mib * 4096))
             ca = str(certs.ca_path)
             if "download" in only:
-                rounds = [download(server.url, ca, size) for _ in range(args.rounds)]
-                print(f"download {args.mib} MiB: median {statistics.median(rounds):.0f} MB/s "
-                      f"(rounds: {', '.join(f'{r:.0f}' for r in rounds)})")
+                report(f"download {args.mib} MiB", "MB",
+                       [download(server.url, ca, size) for _ in range(args.rounds)])
             if "sequential" in only:
-                rounds = [sequential(server.url, ca, args.requests) for _ in range(args.rounds)]
-                print(f"sequential {args.requests} GETs: median "
-                      f"{statistics.median(rounds):.0f} req/s "
-                      f"(rounds: {', '.join(f'{r:.0f}' for r in rounds)})")
+                report(f"sequential {args.requests} GETs", "req",
+                       [sequential(server.url, ca, args.requests) for _ in range(args.rounds)])
             if "held" in only:
                 result = held(server.url, ca, args.held)
                 grown = (result["rss_after"] - result["rss_before"]) / 2**20
