@@ -104,7 +104,7 @@ def test_a_stream_read_as_it_comes_grows_its_window_to_the_largest() -> None:
     targets = [stream.window.target_window_size]
     advertised = DEFAULT_STREAM_WINDOW
     received = 0
-    for _ in range(20):
+    for _ in range(11):
         # The server sends all it may; the reader reads all of it.
         size = advertised - received
         state.receive(data(1, size))
@@ -192,3 +192,24 @@ def test_withheld_connection_credit_is_sent_once_under_the_cap() -> None:
     assert updates(state) == {0: 700}
     assert state.consume(state.claim(1)) == (b"a" * 600, True)
     assert updates(state) == {1: 600}
+
+
+def test_the_server_may_not_exceed_the_connection_window_either() -> None:
+    """Streams with all the window they want, a connection never credited:
+    the byte past the connection window is a FLOW_CONTROL_ERROR."""
+
+    class StreamsOnly(FlowControlManager):
+        def increase_window_size(self, frame_size: int) -> int:
+            if self.initial_window_size == DEFAULT_CONNECTION_WINDOW:
+                return 0
+            return MAX_WINDOW_SIZE
+
+    state = client(StreamsOnly)
+    state.receive(data(1, 1))
+    state.consume(state.streams[1])
+    assert state.h2.streams[1]._inbound_window_manager.current_window_size == MAX_WINDOW_SIZE
+    state.receive(data(1, DEFAULT_CONNECTION_WINDOW - 1))
+    assert state.failure is None
+    state.receive(data(1, 1))
+    assert isinstance(state.failure, HTTP2ConnectionError)
+    assert state.failure.error_code == 3  # FLOW_CONTROL_ERROR
