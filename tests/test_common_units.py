@@ -129,14 +129,15 @@ def test_default_flow_control_policy() -> None:
     manager = FlowControlManager(65535)
     assert manager._handle_frame(1000) == 0
     assert manager.window_size == 64535
-    # Falling under a quarter of the initial size refills to the initial size.
+    # Falling under a quarter of the target refills to twice the target
+    # (the reader keeps up: three quarters of the window were consumed).
     increment = manager._handle_frame(50000)
-    assert increment == 65535 - 14535
-    assert manager.window_size == 65535
+    assert increment == 2 * 65535 - 14535
+    assert manager.window_size == 2 * 65535
     # Tiny windows refill below 1 kB.
     small = FlowControlManager(2000)
-    assert small._handle_frame(1500) == 1500
-    assert small.window_size == 2000
+    assert small._handle_frame(1500) == 4000 - 500
+    assert small.window_size == 4000
 
 
 def test_base_manager_is_abstract_and_blocked_is_consulted() -> None:

@@ -262,7 +262,9 @@ class RecordingManager(FlowControlManager):
         RecordingManager.instances.append(self)
 
     def increase_window_size(self, frame_size: int) -> int:
-        self.lowest = min(self.lowest, self.window_size - frame_size)
+        # (A stream's window starts small and runs dry while it grows.)
+        if self.target_window_size >= self.max_window_size:
+            self.lowest = min(self.lowest, self.window_size - frame_size)
         return super().increase_window_size(frame_size)
 
 
@@ -278,6 +280,9 @@ def test_window_manager_is_pluggable_and_never_runs_dry(
             total += len(chunk)
         assert total == size
     assert len(RecordingManager.instances) >= 2  # the connection's and the stream's
+    # The stream's window grew to the largest, and from then never ran dry.
+    assert any(m.initial_window_size < m.target_window_size == m.max_window_size
+               for m in RecordingManager.instances)
     assert all(m.lowest > 0 for m in RecordingManager.instances)
 
 

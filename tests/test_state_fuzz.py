@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from hyper.exceptions import HyperError
 from hyper.http20.state import ClientState
-from hyper.http20.window import FlowControlManager
+from hyper.http20.window import MAX_WINDOW_SIZE, FlowControlManager
 
 # HYPER_FUZZ_EXAMPLES raises the count for a longer hunt by hand.
 FUZZ = settings(max_examples=int(os.environ.get("HYPER_FUZZ_EXAMPLES", "150")), deadline=None,
@@ -141,6 +141,17 @@ def feed_and_check(state: ClientState, data: bytes, cuts: list[int]) -> None:
             state.consume(stream)
     state.capacity()
     state.usable()
+    check_windows(state)
+
+
+def check_windows(state: ClientState) -> None:
+    """Flow-control bookkeeping stays exact, whatever came."""
+    assert state.unread == sum(s.unread for s in state.streams.values()) >= 0
+    for stream in state.streams.values():
+        assert stream.unread == sum(length for _, length in stream.data)
+    assert state.h2._inbound_flow_control_window_manager.current_window_size <= MAX_WINDOW_SIZE
+    for h2_stream in state.h2.streams.values():
+        assert h2_stream._inbound_window_manager.current_window_size <= MAX_WINDOW_SIZE
 
 
 @FUZZ
@@ -169,3 +180,69 @@ def test_a_well_formed_response_is_read_through_the_same_checks() -> None:
     stream = state.streams[1]
     assert stream.headers == [(b":status", b"200"), (b"content-length", b"2")]
     assert state.failure is None
+
+
+# -- flow control: the server's DATA and window changes against our reads and uploads --
+
+operations = st.lists(st.one_of(
+    # The server: DATA (possibly beyond the window), lowering or raising
+    # its INITIAL_WINDOW_SIZE (negative send windows), WINDOW_UPDATE.
+    st.tuples(st.just("data"), st.sampled_from([1, 3]), st.integers(0, 3 * 16384)),
+    st.tuples(st.just("initial"), st.just(0), st.sampled_from([0, 1, 100, 65535, 2**31 - 1])),
+    st.tuples(st.just("update"), st.sampled_from([0, 1, 3]),
+              st.one_of(st.integers(1, 70_000), st.just(2**31 - 1))),
+    st.tuples(st.just("end"), st.sampled_from([1, 3]), st.just(0)),
+    # The client: read a piece, upload some of a body, abandon a stream.
+    st.tuples(st.just("read"), st.sampled_from([1, 3]), st.integers(1, 8)),
+    st.tuples(st.just("upload"), st.sampled_from([1, 3]), st.integers(0, 100_000)),
+    st.tuples(st.just("cancel"), st.sampled_from([1, 3]), st.just(0)),
+), min_size=1, max_size=40)
+
+
+@FUZZ
+@given(ops=operations, cap=st.sampled_from([0, 50_000, 2**25]))
+def test_flow_control_stays_exact(ops: list[tuple[str, int, int]], cap: int) -> None:
+    state = client(False)
+    state.max_unread = cap
+    block = hpack.Encoder().encode([(b":status", b"200")])
+    state.receive(HeadersFrame(1, block, flags=["END_HEADERS"]).serialize())
+    state.receive(HeadersFrame(3, block, flags=["END_HEADERS"]).serialize())
+    for kind, sid, value in ops:
+        stream = state.streams.get(sid)
+        if kind == "data":
+            state.receive(b"".join(DataFrame(sid, b"d" * min(16384, value - i)).serialize()
+                                   for i in range(0, value, 16384)))
+        elif kind == "initial":
+            state.receive(SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: value})
+                          .serialize())
+        elif kind == "update":
+            state.receive(WindowUpdateFrame(sid, window_increment=value).serialize())
+        elif kind == "end":
+            state.receive(DataFrame(sid, b"", flags=["END_STREAM"]).serialize())
+        elif stream is None:
+            continue
+        elif kind == "read":
+            for _ in range(value):
+                if stream.data_ready:
+                    try:
+                        state.consume(stream)
+                    except HyperError:
+                        break
+        elif kind == "upload":
+            # A negative window is no room yet (RFC 9113 section 6.9.2), and
+            # -1 only means the stream takes no more data.
+            room = state.send_window(sid)
+            assert room >= -1
+            try:
+                sent = state.send_data(sid, memoryview(b"u" * value), False)
+            except HyperError:
+                pass
+            else:
+                assert sent == (None if room < 0 else min(room, value))
+        else:
+            if not stream.response_taken:
+                state.claim(sid)
+            state.cancel(stream, 8)
+        state.take_outbound()
+        assert state.failure is None or isinstance(state.failure, HyperError)
+        check_windows(state)

@@ -18,6 +18,14 @@ CPU time of a large download. Each hyper connection's frame buffer hands h2
 its received DATA frames as a subclass whose repr gives the payload's length
 instead (and h2's per-connection dispatch table learns that class). Nothing
 global changes: other h2 users in the process are unaffected.
+
+Both reach into h2's private parts (its connection state machine's
+transition table, its frame dispatch table, its frame buffer), so hyper is
+tested with, and setup.cfg allows, only the h2 releases :data:`SUPPORTED_H2`
+names. At import :func:`check_h2` makes sure the installed h2 still has
+those parts in the shape the work-arounds expect, and raises ImportError
+saying which version to install if not: a quiet mismatch would break
+GOAWAY handling or every DATA frame in ways far from their cause.
 """
 
 from __future__ import annotations
@@ -40,22 +48,20 @@ from .window import DEFAULT_STREAM_WINDOW
 
 log = logging.getLogger("hyper")
 
-# The frames still exchanged while streams finish after GOAWAY.
-_AFTER_GOAWAY = (
-    ConnectionInputs.RECV_HEADERS,
-    ConnectionInputs.RECV_DATA,
-    ConnectionInputs.RECV_WINDOW_UPDATE,
-    ConnectionInputs.RECV_PING,
-    ConnectionInputs.RECV_SETTINGS,
-    ConnectionInputs.RECV_RST_STREAM,
-    ConnectionInputs.RECV_PRIORITY,
-    ConnectionInputs.RECV_PUSH_PROMISE,
-    ConnectionInputs.SEND_DATA,
-    ConnectionInputs.SEND_WINDOW_UPDATE,
-    ConnectionInputs.SEND_RST_STREAM,
-    ConnectionInputs.SEND_PING,
-    ConnectionInputs.SEND_SETTINGS,
+#: The h2 releases hyper is tested with; setup.cfg pins the same range.
+#: (h2 4.1 to 4.3 pass check_h2() but fail hyper's tests: they send a
+#: CONNECT request with a :path, which RFC 9113 section 8.5 forbids.)
+SUPPORTED_H2 = "h2>=4.4,<4.5"
+
+# The frames still exchanged while streams finish after GOAWAY (names of
+# h2's ConnectionInputs, checked by check_h2()).
+_AFTER_GOAWAY_NAMES = (
+    "RECV_HEADERS", "RECV_DATA", "RECV_WINDOW_UPDATE", "RECV_PING", "RECV_SETTINGS",
+    "RECV_RST_STREAM", "RECV_PRIORITY", "RECV_PUSH_PROMISE", "SEND_DATA",
+    "SEND_WINDOW_UPDATE", "SEND_RST_STREAM", "SEND_PING", "SEND_SETTINGS",
 )
+_AFTER_GOAWAY = tuple(ConnectionInputs.__members__[name] for name in _AFTER_GOAWAY_NAMES
+                      if name in ConnectionInputs.__members__)
 
 # Our SETTINGS_MAX_HEADER_LIST_SIZE: generous for real responses, small
 # enough that a hostile server can't make us buffer megabytes of headers.
@@ -91,13 +97,11 @@ class _FrameBuffer(FrameBuffer):
 
     def __next__(self) -> Frame:
         frame = super().__next__()
-        if type(frame) is not DataFrame:
-            return frame
-        # A copy of the fields (the payload is shared, not copied).
-        received = _ReceivedDataFrame(frame.stream_id, frame.data, pad_length=frame.pad_length,
-                                      flags=frame.flags)
-        received.body_len = frame.body_len
-        return received
+        if type(frame) is DataFrame:
+            # The same object, now of the subclass (same fields, no slots):
+            # no second frame object per DATA frame.
+            frame.__class__ = _ReceivedDataFrame
+        return frame
 
 
 def new_h2_connection(enable_push: bool) -> h2.connection.H2Connection:
@@ -130,6 +134,48 @@ def new_h2_connection(enable_push: bool) -> h2.connection.H2Connection:
         table.setdefault((ConnectionState.CLOSED, frame_input), (None, ConnectionState.CLOSED))
     machine._transitions = table
     return conn
+
+
+def h2_problems(conn: h2.connection.H2Connection) -> list[str]:
+    """What in ``conn`` (a fresh client connection) is not as the
+    work-arounds expect; empty when all is."""
+    problems = []
+    missing = [n for n in _AFTER_GOAWAY_NAMES if n not in ConnectionInputs.__members__]
+    if missing:
+        problems.append(f"ConnectionInputs lacks {', '.join(missing)}")
+    transitions = getattr(conn.state_machine, "_transitions", None)
+    if not isinstance(transitions, dict) or not all(
+        _is_transition(transitions.get((ConnectionState.CLIENT_OPEN, frame_input)))
+        for frame_input in _AFTER_GOAWAY
+    ):
+        problems.append("the connection state machine has no _transitions table of "
+                        "(state, input) -> (function, state)")
+    dispatch = getattr(conn, "_frame_dispatch_table", None)
+    if not isinstance(dispatch, dict) or not callable(dispatch.get(DataFrame)):
+        problems.append("the connection has no _frame_dispatch_table keyed by frame class")
+    if type(getattr(conn, "incoming_buffer", None)) is not FrameBuffer:
+        problems.append("the connection's incoming_buffer is not an h2.frame_buffer.FrameBuffer")
+    return problems
+
+
+def _is_transition(value: object) -> bool:
+    return (isinstance(value, tuple) and len(value) == 2
+            and (value[0] is None or callable(value[0]))
+            and isinstance(value[1], ConnectionState))
+
+
+def check_h2(conn: h2.connection.H2Connection | None = None) -> None:
+    """Raise ImportError, saying what to install, unless the installed h2's
+    private parts are as the work-arounds expect (see the module docstring)."""
+    if conn is None:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    problems = h2_problems(conn)
+    if problems:
+        version = getattr(h2, "__version__", "unknown")
+        raise ImportError(
+            f"hyper does not work with the installed h2 {version}: "
+            f"{'; '.join(problems)}. hyper patches h2's internals and supports only "
+            f"{SUPPORTED_H2}; install one with: pip install '{SUPPORTED_H2}'")
 
 
 def error_name(value: int) -> str:
@@ -179,3 +225,4 @@ def log_frames(data: bytes) -> None:
         view = view[9 + length:]
 
 
+check_h2()

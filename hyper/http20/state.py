@@ -29,7 +29,7 @@ from ..exceptions import (
 )
 from .h2glue import error_name, is_server_preface, new_h2_connection, translate_protocol_error
 from .streams import Headers, ResponseState, Stream, StreamInput
-from .window import DEFAULT_CONNECTION_WINDOW, BaseFlowControlManager
+from .window import DEFAULT_CONNECTION_WINDOW, DEFAULT_MAX_UNREAD, BaseFlowControlManager
 
 log = logging.getLogger("hyper")
 
@@ -53,6 +53,7 @@ class ClientState:
         port: int,
         enable_push: bool,
         window_manager_class: type[BaseFlowControlManager],
+        max_unread: int = DEFAULT_MAX_UNREAD,
     ) -> None:
         self.scheme = scheme
         self.authority = authority
@@ -71,6 +72,14 @@ class ClientState:
         self.failure: HyperError | None = None
         self.closed = False
         self.conn_window = window_manager_class(DEFAULT_CONNECTION_WINDOW)
+        # Flow-controlled bytes buffered in the streams, not yet consumed,
+        # and the cap above which the connection window is not credited.
+        self.unread = 0
+        self.max_unread = max_unread
+        # Flow-controlled bytes that arrived and are not yet reported to
+        # conn_window (so not yet credited): those of the batch being
+        # received, and all that came while over the cap.
+        self._unreported = 0
         self.pings: deque[bytes] = deque()
         # True once the server's first SETTINGS frame has been applied.
         self.settings_seen = False
@@ -134,20 +143,29 @@ class ClientState:
             raise LocalProtocolError(f"No request started with putrequest() on stream {sid}")
         return sid
 
-    def has_room(self) -> bool:
-        """May one more stream be opened now?
+    def capacity(self) -> int:
+        """How many more streams may be opened now: hyper's one answer
+        (the shell's ``stream_capacity()`` and :meth:`has_room` use it).
 
-        Until the server's first SETTINGS arrive its MAX_CONCURRENT_STREAMS
-        is unknown (RFC 9113 section 6.5.2: "initially, there is no limit"),
-        and some servers answer a stream over their limit with a connection
-        error; so only the first stream goes out before then.
+        RFC 9113 section 5.1.2: the server's MAX_CONCURRENT_STREAMS less the
+        streams we opened that are still open (requests reserved with
+        put_request() hold no slot until their headers go out). 0 once the
+        connection takes no new stream (GOAWAY, failure, closed).
+
+        Until the server's first SETTINGS arrive its limit is unknown (RFC
+        9113 section 6.5.2: "initially, there is no limit"), and some servers
+        answer a stream over their limit with a connection error; so only
+        one stream may be open before then.
         """
-        if self.failure is not None or self.going_away or self.closed:
-            return True  # open_stream() raises the right error
-        if not self.settings_seen:
-            return self.h2.open_outbound_streams == 0
-        limit = self.h2.remote_settings.max_concurrent_streams
-        return self.h2.open_outbound_streams < limit
+        if not self.usable():
+            return 0
+        limit = self.h2.remote_settings.max_concurrent_streams if self.settings_seen else 1
+        return max(0, limit - self.h2.open_outbound_streams)
+
+    def has_room(self) -> bool:
+        """May open_stream() be called now? When the connection takes no
+        new stream, yes: open_stream() raises the right error."""
+        return self.capacity() > 0 or not self.usable()
 
     def open_stream(
         self, stream_id: int | None, headers: Headers, end_now: bool,
@@ -206,12 +224,18 @@ class ClientState:
         # Our side is still open, so h2's stream is too (a reset by either
         # side marks request_complete, or fails the stream).
         window: int = self.h2.local_flow_control_window(stream_id)
-        if window == 0 and stream.state is ResponseState.COMPLETE:
+        if window <= 0 and stream.state is ResponseState.COMPLETE:
             # RFC 9113 section 8.1: the whole response came before the
             # request body did, and the server grants no more room for it:
             # it wants no more. Waiting would only run into the timeout.
             return -1
-        return window
+        # RFC 9113 section 6.9.2: a SETTINGS frame that lowers
+        # INITIAL_WINDOW_SIZE "can cause the available space in a
+        # flow-control window to become negative", and the sender "MUST NOT
+        # send new flow-controlled frames until it receives WINDOW_UPDATE
+        # frames that cause the flow-control window to become positive".
+        # The stream is alive: wait, as for an empty window.
+        return max(window, 0)
 
     def send_data(self, stream_id: int, view: memoryview, last: bool) -> int | None:
         """Queue as much of ``view`` as the windows allow, in frames as large
@@ -246,7 +270,7 @@ class ClientState:
             if not stream.request_complete:
                 # Our half is still open: close it, or it holds one of the
                 # server's stream slots for good.
-                self.h2.reset_stream(stream_id, _ERROR_CODES.CANCEL)
+                self._reset(stream_id, _ERROR_CODES.CANCEL)
             stream.request_complete = True
             return None
         return stream
@@ -266,17 +290,17 @@ class ClientState:
         """The body could not be sent: forget the stream, and reset it
         (RFC 9113 section 5.4.2) so that it neither holds a stream slot nor
         leaves the server waiting for the rest."""
-        stream = self.streams.pop(stream_id, None)
+        stream = self.streams.get(stream_id)
         with contextlib.suppress(ValueError):  # its response may be claimed
             self.unclaimed.remove(stream_id)
-        if stream is None or not self._live():
+        if stream is None:
+            return
+        self._forget(stream)
+        if not self._live():
             return
         stream.fail(ConnectionClosed("The request body could not be sent",
                                      stream_id=stream_id))
-        # (A stream already closed in h2, by the server's reset or by both
-        # ends finishing, needs nothing more.)
-        with contextlib.suppress(h2.exceptions.StreamClosedError):
-            self.h2.reset_stream(stream_id, _ERROR_CODES.CANCEL)
+        self._reset(stream_id, _ERROR_CODES.CANCEL)
 
     # ------------------------------------------------------------------
     # Responses
@@ -300,21 +324,47 @@ class ClientState:
     def consume(self, stream: Stream) -> tuple[bytes | None, bool]:
         """The next piece of ``stream``'s body (None at its end), and whether
         consuming it queued a WINDOW_UPDATE. Call once ``data_ready``."""
-        piece = stream.data.popleft() if stream.data else None
-        if piece is None and stream.state is ResponseState.FAILED:
-            assert stream.error is not None
-            raise stream.error
-        increment = stream.window._handle_frame(piece[1]) if piece else 0
+        if not stream.data:
+            if stream.state is ResponseState.FAILED:
+                assert stream.error is not None
+                raise stream.error
+            return None, False
+        payload, length = stream.data.popleft()
+        self._consumed(stream, length)
+        window = stream.window
+        window.buffered_size = stream.unread
+        increment = window._handle_frame(length)
         if increment and stream.state is ResponseState.RECEIVING_BODY:
+            # (h2 refuses credit beyond 2^31-1; the manager's window, which
+            # counts buffered bytes as still outstanding, never exceeds h2's.)
             with contextlib.suppress(h2.exceptions.ProtocolError):
                 self.h2.increment_flow_control_window(increment, stream.stream_id)
-        return (piece[0] if piece else None), bool(increment)
+        return payload, self._credit_connection() or bool(increment)
+
+    def _consumed(self, stream: Stream, length: int) -> None:
+        """``length`` flow-controlled bytes of ``stream`` left its buffer."""
+        stream.unread -= length
+        self.unread -= length
+
+    def _credit_connection(self) -> bool:
+        """Tell the connection's manager of the bytes that arrived since it
+        last heard, unless the connection is over its cap of unread bytes
+        (so that no credit bounds what it buffers for its caller); queue
+        the WINDOW_UPDATE the manager asks for. Whether one was queued."""
+        if not self._unreported or self.unread > self.max_unread:
+            return False
+        length, self._unreported = self._unreported, 0
+        self.conn_window.buffered_size = self.unread
+        increment = self.conn_window._handle_frame(length)
+        if increment:
+            self.h2.increment_flow_control_window(increment)
+        return bool(increment)
 
     def cancel(self, stream: Stream, code: int) -> None:
         """Abandon a stream: reset it if still open, forget its buffers."""
         # (A stream is abandoned only once its response was asked for, so it
         # is no longer in unclaimed.)
-        self.streams.pop(stream.stream_id, None)
+        self._forget(stream)
         if stream.state in (ResponseState.COMPLETE, ResponseState.FAILED) and \
                 stream.request_complete:
             return
@@ -322,7 +372,7 @@ class ClientState:
         if self._live():
             # Some side of the stream is still open in h2 too: a reset or
             # both ends of it set request_complete and end the response.
-            self.h2.reset_stream(stream.stream_id, code)
+            self._reset(stream.stream_id, code)
 
     def take_pushes(self, parent_ids: list[int]) -> list[Stream]:
         """The pushes promised on these streams so far, each handed out once."""
@@ -359,6 +409,9 @@ class ClientState:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(self, event)
+        # The connection's manager hears of each batch's DATA at once: one
+        # call, and at most one WINDOW_UPDATE, per read from the socket.
+        self._credit_connection()
 
     def _check_server_preface(self, data: bytes) -> bytes:
         """RFC 9113 section 3.4: "The server connection preface consists of a
@@ -399,15 +452,15 @@ class ClientState:
             stream.apply(StreamInput.TRAILERS)
 
     def _on_data(self, event: h2.events.DataReceived) -> None:
-        length = event.flow_controlled_length or 0
-        increment = self.conn_window._handle_frame(length)
-        if increment:
-            self.h2.increment_flow_control_window(increment)
+        length: int = event.flow_controlled_length or 0
+        self._unreported += length
         stream = self.streams.get(event.stream_id)
-        if stream is None:
-            return
-        stream.data.append((bytes(event.data or b""), length))
-        stream.apply(StreamInput.DATA)
+        if stream is not None:
+            # (h2 hands the frame's payload, already bytes: no copy.)
+            stream.data.append((event.data or b"", length))
+            stream.unread += length
+            self.unread += length
+            stream.apply(StreamInput.DATA)
 
     def _on_end(self, event: h2.events.StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)
@@ -495,13 +548,6 @@ class ClientState:
     def usable(self) -> bool:
         return not (self.closed or self.going_away or self.failure is not None)
 
-    def capacity(self) -> int:
-        """How many more streams may be opened now (0 when not usable)."""
-        if not self.usable():
-            return 0
-        limit = self.h2.remote_settings.max_concurrent_streams
-        return max(0, limit - self.h2.open_outbound_streams - len(self.pending))
-
     def idle(self) -> bool:
         """True when no stream is open and no response is left unread."""
         return not self.streams and not self.pending
@@ -542,9 +588,25 @@ class ClientState:
         if self.closed:
             raise ConnectionClosed("The connection was closed by the client")
 
+    def _reset(self, stream_id: int, code: int) -> None:
+        """Queue RST_STREAM, once: a stream already closed in h2 (reset by
+        either side, or ended by both) needs nothing more, so resetting it
+        again is a no-op rather than h2's StreamClosedError."""
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
+            self.h2.reset_stream(stream_id, code)
+
     def _live(self) -> bool:
         """Neither closed nor failed: frames queued now will be sent."""
         return not self.closed and self.failure is None
+
+    def _forget(self, stream: Stream) -> None:
+        """Drop a stream and whatever it buffered; credit the connection
+        for those bytes if they held it back."""
+        if self.streams.get(stream.stream_id) is stream:
+            del self.streams[stream.stream_id]
+        self._consumed(stream, stream.unread)
+        stream.data.clear()
+        self._credit_connection()
 
     def _new_stream(self, stream_id: int, read_timeout: float | None,
                     request_headers: Headers) -> Stream:

@@ -74,6 +74,8 @@ class Stream:
         self.trailers: Headers | None = None
         # (payload, flow-controlled length) pairs not yet consumed.
         self.data: deque[tuple[bytes, int]] = deque()
+        # The sum of the flow-controlled lengths in ``data``.
+        self.unread = 0
         self.error: HyperError | None = None
         self.response_taken = False
         # Our side of the stream: True once END_STREAM was sent.
