@@ -97,11 +97,14 @@ class _FrameBuffer(FrameBuffer):
 
     def __next__(self) -> Frame:
         frame = super().__next__()
-        if type(frame) is DataFrame:
-            # The same object, now of the subclass (same fields, no slots):
-            # no second frame object per DATA frame.
-            frame.__class__ = _ReceivedDataFrame
-        return frame
+        if type(frame) is not DataFrame:
+            return frame
+        # A copy of the fields (the payload is shared, not copied), rather
+        # than assigning __class__ on a live object.
+        received = _ReceivedDataFrame(frame.stream_id, frame.data, pad_length=frame.pad_length,
+                                      flags=frame.flags)
+        received.body_len = frame.body_len
+        return received
 
 
 def new_h2_connection(enable_push: bool) -> h2.connection.H2Connection:
