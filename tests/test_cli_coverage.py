@@ -66,7 +66,7 @@ def test_json_that_does_not_parse_is_printed_as_received() -> None:
         respond("r", body, headers=[("content-type", "application/problem+json")]),
     ]
     with ScriptedPeer(script) as peer:
-        run = hyper("--timeout", "10", f"http://127.0.0.1:{peer.port}/")
+        run = hyper("--timeout", "10", "--h2c=prior-knowledge", f"http://127.0.0.1:{peer.port}/")
     assert run.status == ExitStatus.SUCCESS, run.err
     assert run.out == body
 
@@ -100,7 +100,7 @@ def test_ctrl_c_while_waiting_for_the_response() -> None:
     # A new Python process may take a while to connect on a loaded machine.
     with ScriptedPeer(script, step_timeout=30, close_timeout=30) as peer:
         proc = subprocess.Popen(
-            [str(command), "--timeout", "30", f"http://127.0.0.1:{peer.port}/"],
+            [str(command), "--timeout", "30", "--h2c=prior-knowledge", f"http://127.0.0.1:{peer.port}/"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
