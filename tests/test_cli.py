@@ -21,9 +21,16 @@ import pytest
 
 from app import payload
 from h2peer import ErrorCodes, ScriptedPeer, expect_request, handshake, send_goaway
-from hyper.cli import ExitStatus, main
+from hyper.cli import CA_ENV_VARS, ExitStatus, main
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _no_ca_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CA bundle variables of the environment the tests run in stay out."""
+    for name in CA_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
 
 
 @dataclasses.dataclass
