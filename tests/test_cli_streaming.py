@@ -158,6 +158,9 @@ def test_write_body_collects_json_only_up_to_the_limit(monkeypatch: pytest.Monke
     out = io.BytesIO()
     write_body(iter([b"", b"{}"]), "text/plain", out)
     assert out.getvalue() == b"{}"
+    out = io.BytesIO()
+    write_body(iter([]), "application/json", out)  # a 204, say
+    assert out.getvalue() == b""
 
 
 def test_error_in_the_middle_of_the_body_after_what_arrived() -> None:

@@ -328,7 +328,7 @@ def test_replace_of_a_missing_name_appends() -> None:
     assert list(headers.iter_raw()) == [(b"A", b"1"), (b"Z", b"26")]
 
 
-def test_inherited_mapping_methods() -> None:
+def test_mapping_methods() -> None:
     headers = HTTPHeaderMap([("A", "1, 2"), ("B", "3")])
 
     assert headers.pop("a") == [b"1", b"2"]
@@ -340,6 +340,10 @@ def test_inherited_mapping_methods() -> None:
     headers.clear()
     assert len(headers) == 0
     assert list(headers.iter_raw()) == []
+    with pytest.raises(KeyError):
+        headers.pop("a")
+    with pytest.raises(KeyError, match="empty"):
+        headers.popitem()
 
 
 def test_equality_ignores_name_case_and_order_between_names() -> None:
