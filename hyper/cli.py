@@ -5,9 +5,9 @@
           [METHOD] URL [REQUEST_ITEM ...]
 
 Request items (hyper 0.7's syntax, a subset of HTTPie's): ``Name:value``
-sets a header, ``Name;`` an empty one, ``name==value`` adds a query
-parameter, ``name=value`` a JSON string field, ``name:=json`` a raw JSON
-field, and ``-`` sends standard input as the body. The separator that comes
+sets a header, ``Name;`` an empty one, ``Name:`` none, ``name==value``
+adds a query parameter, ``name=value`` a JSON string field, ``name:=json``
+a raw JSON field, and ``-`` sends standard input as the body. The separator that comes
 first in the item wins (the longer one at the same place), so
 ``X-Expr:a=b`` is a header and ``q==a:b`` a parameter, as in HTTPie.
 
@@ -88,6 +88,10 @@ class UsageError(Exception):
     """The command line cannot be turned into a request."""
 
 
+class OutputClosed(Exception):
+    """Whoever reads stdout stopped reading (``hyper URL | head``)."""
+
+
 # ---------------------------------------------------------------------------
 # The command line
 
@@ -102,6 +106,7 @@ fall back to HTTP/1.1 (see --h2c).
 _EPILOG = """\
 request items (as in HTTPie; the first separator in the item wins):
   Name:value    a request header
+  Name:         no such header (e.g. User-Agent: sends no User-Agent)
   Name;         a request header with an empty value
   name==value   a query string parameter
   name=value    a string field of a JSON object sent as the body (POST by default)
@@ -289,13 +294,18 @@ def build_request(args: argparse.Namespace, stdin: IO[bytes] | None) -> Request:
     headers: list[tuple[str, str]] = []
     params: list[tuple[str, str]] = []
     fields: dict[str, Any] = {}
+    unset: set[str] = set()
     body_from_stdin = False
     for item in args.items:
         if item == "-":
             body_from_stdin = True
             continue
         kind, name, value = parse_item(item)
-        if kind is ItemKind.HEADER:
+        if kind is ItemKind.HEADER and not value.strip(" \t"):
+            # HTTPie: "Name:" with nothing after it sends no such header,
+            # not even hyper's default (User-Agent, Content-Type).
+            unset.add(name.lower())
+        elif kind is ItemKind.HEADER:
             # RFC 9110 section 5.5: whitespace around a field value is not part of it.
             headers.append((name, value.strip(" \t")))
         elif kind is ItemKind.EMPTY_HEADER:
@@ -315,6 +325,7 @@ def build_request(args: argparse.Namespace, stdin: IO[bytes] | None) -> Request:
     elif body_from_stdin or (not args.ignore_stdin and _is_piped(stdin)):
         body = _read_stdin(stdin) or None
     _set_default(headers, "user-agent", f"hyper/{__version__}")
+    headers = [(name, value) for name, value in headers if name.lower() not in unset]
     method = args.method.upper() if args.method else ("POST" if body is not None else "GET")
     return Request(method, url, _target(url, params), headers, body)
 
@@ -496,14 +507,19 @@ def write_body(pieces: Iterable[bytes], content_type: str, out: IO[bytes]) -> No
     if _is_json(content_type):
         collected, complete = _collect(rest, PRETTY_JSON_LIMIT)
         if complete:
-            out.write(pretty_json(collected))
-            out.flush()
+            _write(out, pretty_json(collected))
             return
-        out.write(collected)
+        _write(out, collected)
     for piece in rest:
-        out.write(piece)
+        _write(out, piece)
+
+
+def _write(out: IO[bytes], data: bytes) -> None:
+    try:
+        out.write(data)
         out.flush()
-    out.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
 
 
 def _collect(pieces: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
@@ -632,6 +648,16 @@ def main(
         return _run(request, args, out, err)
 
 
+def _drop_stdout(out: IO[bytes]) -> None:
+    """After EPIPE on the process's stdout, point it at /dev/null, so that
+    flushing it at exit does not print a second error (the Python
+    documentation's advice for SIGPIPE)."""
+    if out is getattr(sys.stdout, "buffer", None):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _run(request: Request, args: argparse.Namespace, out: IO[bytes], err: IO[str]) -> int:
     try:
         head = exchange(request, args, out, err)
@@ -640,6 +666,10 @@ def _run(request: Request, args: argparse.Namespace, out: IO[bytes], err: IO[str
         return ExitStatus.INTERRUPTED
     except UsageError as exc:
         err.write(f"hyper: error: {exc}\n")
+        return ExitStatus.ERROR
+    except OutputClosed:
+        # Quietly, as other tools in a pipeline do; the exit status says it.
+        _drop_stdout(out)
         return ExitStatus.ERROR
     except (HyperError, OSError) as exc:
         if args.debug:

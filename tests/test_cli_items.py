@@ -97,3 +97,13 @@ def test_empty_header(h2_server: Any, certs: Any) -> None:
     headers = received_headers(run.json())
     assert headers["x-empty"] == [""]
     assert headers["x-full"] == ["1"]
+
+
+def test_header_without_a_value_is_not_sent(h2_server: Any, certs: Any) -> None:
+    """HTTPie: "Name:" unsets a header, hyper's defaults included."""
+    run = secure(certs, h2_server.url_for("/anything"), "User-Agent:", "X-A:1", "x-a: ", "n=1")
+    assert run.status == ExitStatus.SUCCESS, run.err
+    headers = received_headers(run.json())
+    assert "user-agent" not in headers
+    assert "x-a" not in headers
+    assert headers["content-type"] == ["application/json; charset=utf-8"]

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import hyper.cli
+from app import payload
 from h2peer import (
     ScriptedPeer,
     close,
@@ -180,3 +181,30 @@ def test_error_in_the_middle_of_the_body_after_what_arrived() -> None:
     assert out.getvalue() == b"partial\n"
     assert err.getvalue().startswith(f"hyper: error: connection to 127.0.0.1:{peer.port}")
     assert err.getvalue().count("\n") == 1
+
+
+def test_reader_that_stops_early_ends_hyper_quietly(h2_server: Any, certs: Any) -> None:
+    """``hyper URL | head -c 10``: EPIPE on stdout ends hyper with status 1
+    and no message (nor Python's "Exception ignored" at exit)."""
+    command = Path(sys.executable).with_name("hyper")
+    line = (
+        f"set -o pipefail; '{command}' --ca-cert '{certs.ca_path}'"
+        f" '{h2_server.url_for('/bytes/1000000')}' | head -c 10"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", line], stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False
+    )
+    assert proc.stdout == payload(10)
+    assert (proc.returncode, proc.stderr) == (ExitStatus.ERROR, b"")
+
+
+class _ClosedPipe(io.BytesIO):
+    def write(self, data: Any) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_closed_output_stream_in_process(h2_server: Any, certs: Any) -> None:
+    err = io.StringIO()
+    argv = ["--ca-cert", str(certs.ca_path), h2_server.url_for("/bytes/100")]
+    status = main(argv, stdin=io.BytesIO(), stdout=_ClosedPipe(), stderr=err)
+    assert (status, err.getvalue()) == (ExitStatus.ERROR, "")
