@@ -440,9 +440,9 @@ def exchange(
         return head
 
 
-def _text(value: bytes | str) -> str:
+def _text(value: bytes) -> str:
     # Header bytes are decoded as latin-1, as http.client does.
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    return value.decode("latin-1")
 
 
 def _phrase(status: int) -> str:
