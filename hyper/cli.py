@@ -4,14 +4,20 @@
           [--timeout SECONDS] [--h2c MODE] [--ignore-stdin]
           [METHOD] URL [REQUEST_ITEM ...]
 
-Request items (hyper 0.7's syntax): ``Name:value`` sets a header,
-``name==value`` adds a query parameter, ``name=value`` a JSON field, and
-``-`` sends standard input as the body. The separator that comes first in
-the item wins, so ``X-Expr:a=b`` is a header and ``q==a:b`` a parameter.
+Request items (hyper 0.7's syntax, a subset of HTTPie's): ``Name:value``
+sets a header, ``Name;`` an empty one, ``Name:`` none, ``name==value``
+adds a query parameter, ``name=value`` a JSON string field, ``name:=json``
+a raw JSON field, and ``-`` sends standard input as the body. The separator that comes
+first in the item wins (the longer one at the same place), so
+``X-Expr:a=b`` is a header and ``q==a:b`` a parameter, as in HTTPie.
 
 https:// URLs negotiate HTTP/2 by ALPN and fall back to HTTP/1.1; http://
-URLs speak h2c with prior knowledge (RFC 9113 section 3.3) unless ``--h2c``
-says otherwise. See ``docs/cli.md`` for exit statuses and examples.
+URLs ask for h2c with ``Upgrade: h2c`` and fall back to HTTP/1.1, as the
+library and the HTTPie plugin do, unless ``--h2c`` says otherwise. The body
+is written to stdout as it arrives, so a download of any size runs in
+constant memory; only a JSON body below :data:`PRETTY_JSON_LIMIT` is
+collected to be pretty-printed. See ``docs/cli.md`` for exit statuses and
+examples.
 
 Only the core is used here: ``hyper.HTTPConnection`` and ``hyper.tls``.
 """
@@ -25,13 +31,16 @@ import enum
 import http
 import json
 import logging
+import os
+import ssl
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import IO
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any
 from urllib.parse import SplitResult, urlencode, urlsplit
 
 from . import __version__
+from .common.response import BaseResponse
 from .connection import HTTPConnection
 from .exceptions import (
     ConnectError,
@@ -44,13 +53,23 @@ from .exceptions import (
 )
 from .tls import create_context
 
-__all__ = ["ExitStatus", "main"]
+__all__ = ["PRETTY_JSON_LIMIT", "ExitStatus", "main"]
 
 log = logging.getLogger("hyper")
 
 #: Seconds to wait for the connection and then for each read, by default.
 DEFAULT_TIMEOUT = 30.0
+#: A JSON body up to this size is collected and pretty-printed; a larger one
+#: is written as it arrives, like any other body.
+PRETTY_JSON_LIMIT = 8 * 1024 * 1024
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+#: Where the CA bundle comes from when --ca-cert is not given, first match
+#: first. The first two are what requests (and so HTTPie) reads when
+#: verification is on (requests' Session.merge_environment_settings); the
+#: last two are OpenSSL's own variables, which curl and Python's default SSL
+#: context honour too.
+CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 class ExitStatus(enum.IntEnum):
@@ -69,25 +88,38 @@ class UsageError(Exception):
     """The command line cannot be turned into a request."""
 
 
+class OutputClosed(Exception):
+    """Whoever reads stdout stopped reading (``hyper URL | head``)."""
+
+
 # ---------------------------------------------------------------------------
 # The command line
 
 
 _DESCRIPTION = """\
-Send one HTTP request with hyper and print the response body (JSON is
-pretty-printed). https:// URLs use HTTP/2 when the server agrees by ALPN,
-else HTTP/1.1; http:// URLs speak HTTP/2 directly (h2c prior knowledge).
+Send one HTTP request with hyper and print the response body as it arrives
+(JSON is pretty-printed). https:// URLs use HTTP/2 when the server agrees by
+ALPN, else HTTP/1.1; http:// URLs ask for HTTP/2 with "Upgrade: h2c" and
+fall back to HTTP/1.1 (see --h2c).
 """
 
 _EPILOG = """\
-request items:
+request items (as in HTTPie; the first separator in the item wins):
   Name:value    a request header
+  Name:         no such header (e.g. User-Agent: sends no User-Agent)
+  Name;         a request header with an empty value
   name==value   a query string parameter
-  name=value    a field of a JSON object sent as the body (POST by default)
+  name=value    a string field of a JSON object sent as the body (POST by default)
+  name:=json    a raw JSON field: name:=1, ok:=true, tags:='["a", "b"]'
   -             send standard input as the body (POST by default)
 
+File items (name@file, name=@file, name:=@file, name==@file, Name:@file)
+are not supported: send a file with '-' and standard input.
+
 Standard input is also sent when it is not a terminal and there are no
-fields (unless --ignore-stdin). Exit status: 0 success, 1 error (usage,
+fields (unless --ignore-stdin). Without --ca-cert, the CA bundle named by
+REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE or SSL_CERT_DIR (the first
+set) is trusted, else certifi's. Exit status: 0 success, 1 error (usage,
 connection, TLS, protocol), 2 timeout, 4 HTTP 4xx, 5 HTTP 5xx.
 """
 
@@ -112,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ca-cert",
         metavar="PATH",
-        help="trust the CA certificates in this PEM file or directory instead of certifi's",
+        help="trust the CA certificates in this PEM file or directory (wins over"
+        " REQUESTS_CA_BUNDLE and the other variables below)",
     )
     parser.add_argument(
         "-k",
@@ -129,9 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--h2c",
-        choices=("prior-knowledge", "upgrade", "off"),
-        default="prior-knowledge",
-        help="for http:// URLs: HTTP/2 at once (default), after an Upgrade, or HTTP/1.1",
+        choices=("upgrade", "prior-knowledge", "off"),
+        default="upgrade",
+        help="for http:// URLs: ask with Upgrade: h2c (default), HTTP/2 at once, or HTTP/1.1",
     )
     parser.add_argument(
         "--ignore-stdin", action="store_true", help="never read a body from standard input"
@@ -169,15 +202,38 @@ def _fix_positionals(args: argparse.Namespace) -> None:
 
 
 class ItemKind(enum.Enum):
-    HEADER = ":"
+    """HTTPie's item separators (httpie/cli/constants.py), longest first."""
+
+    RAW_JSON_FILE = ":=@"
+    QUERY_FILE = "==@"
+    RAW_JSON = ":="
     QUERY = "=="
+    FIELD_FILE = "=@"
+    HEADER_FILE = ":@"
+    HEADER = ":"
+    EMPTY_HEADER = ";"
     FIELD = "="
+    FILE = "@"
+
+
+#: The items that read a file, which hyper does not do.
+_FILE_KINDS = frozenset(
+    {ItemKind.RAW_JSON_FILE, ItemKind.QUERY_FILE, ItemKind.FIELD_FILE, ItemKind.HEADER_FILE,
+     ItemKind.FILE}
+)
+
+_ITEM_SYNTAX = "Name:value, Name;, name==value, name=value, name:=json or -"
 
 
 def parse_item(text: str) -> tuple[ItemKind, str, str]:
-    """Split ``Name:value``, ``name==value`` or ``name=value``.
+    """Split a request item into its kind, name and value.
 
-    The earliest separator wins; at the same position ``==`` beats ``=``.
+    As HTTPie does: the separator found earliest in the item wins, and of
+    two starting at the same place the longer (``==`` over ``=``, ``:=``
+    over ``:``).
+
+    :raises UsageError: no separator, a file item, ``Name;`` with a value,
+        or ``:=`` with a value that is not JSON.
     """
     found: list[tuple[int, int, ItemKind]] = []
     for kind in ItemKind:
@@ -185,11 +241,24 @@ def parse_item(text: str) -> tuple[ItemKind, str, str]:
         if index > 0:
             found.append((index, -len(kind.value), kind))
     if not found:
-        raise UsageError(
-            f"{text!r} is not a request item (Name:value, name==value, name=value or -)"
-        )
+        raise UsageError(f"{text!r} is not a request item ({_ITEM_SYNTAX})")
     index, negative_length, kind = min(found)
-    return kind, text[:index], text[index - negative_length :]
+    name, value = text[:index], text[index - negative_length :]
+    if kind in _FILE_KINDS:
+        raise UsageError(
+            f"{text!r}: file items ({kind.value!r}) are not supported;"
+            " send a file as the body with '-' and standard input"
+        )
+    if kind is ItemKind.EMPTY_HEADER and value:
+        raise UsageError(f"{text!r}: 'Name;' sends an empty header and takes no value")
+    return kind, name, value
+
+
+def _raw_json(item: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise UsageError(f"{item!r}: the value after ':=' is not JSON ({exc})") from None
 
 
 @dataclasses.dataclass
@@ -224,18 +293,27 @@ def build_request(args: argparse.Namespace, stdin: IO[bytes] | None) -> Request:
     url = _split_url(args.url)
     headers: list[tuple[str, str]] = []
     params: list[tuple[str, str]] = []
-    fields: dict[str, str] = {}
+    fields: dict[str, Any] = {}
+    unset: set[str] = set()
     body_from_stdin = False
     for item in args.items:
         if item == "-":
             body_from_stdin = True
             continue
         kind, name, value = parse_item(item)
-        if kind is ItemKind.HEADER:
+        if kind is ItemKind.HEADER and not value.strip(" \t"):
+            # HTTPie: "Name:" with nothing after it sends no such header,
+            # not even hyper's default (User-Agent, Content-Type).
+            unset.add(name.lower())
+        elif kind is ItemKind.HEADER:
             # RFC 9110 section 5.5: whitespace around a field value is not part of it.
             headers.append((name, value.strip(" \t")))
+        elif kind is ItemKind.EMPTY_HEADER:
+            headers.append((name, ""))
         elif kind is ItemKind.QUERY:
             params.append((name, value))
+        elif kind is ItemKind.RAW_JSON:
+            fields[name] = _raw_json(item, value)
         else:
             fields[name] = value
     if body_from_stdin and fields:
@@ -247,6 +325,7 @@ def build_request(args: argparse.Namespace, stdin: IO[bytes] | None) -> Request:
     elif body_from_stdin or (not args.ignore_stdin and _is_piped(stdin)):
         body = _read_stdin(stdin) or None
     _set_default(headers, "user-agent", f"hyper/{__version__}")
+    headers = [(name, value) for name, value in headers if name.lower() not in unset]
     method = args.method.upper() if args.method else ("POST" if body is not None else "GET")
     return Request(method, url, _target(url, params), headers, body)
 
@@ -279,14 +358,38 @@ def _target(url: SplitResult, params: list[tuple[str, str]]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Sending
+# TLS trust
+
+
+def ca_bundle(args: argparse.Namespace, environ: Mapping[str, str]) -> bool | str:
+    """What to verify the server with: False, a CA path, or True (certifi).
+
+    ``--insecure`` turns verification off; ``--ca-cert`` wins over the
+    environment; then the first non-empty variable of :data:`CA_ENV_VARS`.
+    """
+    if args.insecure:
+        return False
+    if args.ca_cert:
+        return str(args.ca_cert)
+    return next((environ[name] for name in CA_ENV_VARS if environ.get(name)), True)
+
+
+def _tls_context(args: argparse.Namespace, environ: Mapping[str, str]) -> ssl.SSLContext:
+    verify = ca_bundle(args, environ)
+    try:
+        return create_context(verify=verify)
+    except ssl.SSLError as exc:
+        # A file that exists but holds no certificate (OpenSSL: "no
+        # certificate or crl found"), or a PEM it cannot parse.
+        raise UsageError(f"cannot load CA certificates from {verify}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# Sending and receiving
 
 
 def _connection(request: Request, args: argparse.Namespace) -> HTTPConnection:
-    context = None
-    if request.secure:
-        verify: bool | str = False if args.insecure else (args.ca_cert or True)
-        context = create_context(verify=verify)
+    context = _tls_context(args, os.environ) if request.secure else None
     default_port = 443 if request.secure else 80
     return HTTPConnection(
         request.url.hostname or "",
@@ -299,34 +402,47 @@ def _connection(request: Request, args: argparse.Namespace) -> HTTPConnection:
 
 
 @dataclasses.dataclass
-class Outcome:
+class ResponseHead:
+    """What is shown of a response before its body."""
+
     status: int
     reason: str
-    protocol: str
+    version: str
     headers: list[tuple[str, str]]
-    content_type: str
-    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return next((v for n, v in self.headers if n.lower() == "content-type"), "")
+
+    @classmethod
+    def of(cls, response: BaseResponse) -> ResponseHead:
+        headers = [(_text(n), _text(v)) for n, v in response.headers.iter_raw()]
+        reason = response.reason or _phrase(response.status)
+        return cls(response.status, reason, _VERSIONS.get(response.version, "HTTP"), headers)
 
 
-def send(request: Request, args: argparse.Namespace, stderr: IO[str]) -> Outcome:
+def exchange(
+    request: Request, args: argparse.Namespace, out: IO[bytes], err: IO[str]
+) -> ResponseHead:
+    """Send the request, show the response head on ``err`` (with -v) and
+    write the body to ``out`` as it arrives."""
     with _connection(request, args) as conn:
         stream_id = conn.request(
             request.method, request.target, body=request.body, headers=request.headers
         )
-        protocol = conn.negotiated_protocol or "unknown"
         if args.verbose:
-            _show_request(stderr, conn, request, protocol)
+            _show_request(err, conn, request, args)
         response = conn.get_response(stream_id)
-        headers = [(_text(n), _text(v)) for n, v in response.headers.iter_raw()]
-        body = response.read()
-        content_type = next((v for n, v in headers if n.lower() == "content-type"), "")
-        reason = response.reason or _phrase(response.status)
-        return Outcome(response.status, reason, protocol, headers, content_type, body)
+        head = ResponseHead.of(response)
+        if args.verbose:
+            _show_response(err, head)
+        write_body(response.read_chunked(), head.content_type, out)
+        return head
 
 
-def _text(value: bytes | str) -> str:
+def _text(value: bytes) -> str:
     # Header bytes are decoded as latin-1, as http.client does.
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    return value.decode("latin-1")
 
 
 def _phrase(status: int) -> str:
@@ -337,6 +453,8 @@ def _phrase(status: int) -> str:
         return ""
 
 
+_VERSIONS = {20: "HTTP/2", 11: "HTTP/1.1", 10: "HTTP/1.0"}
+
 _PROTOCOL_NOTES = {
     "h2": "HTTP/2 over TLS, chosen by ALPN",
     "h2c": "HTTP/2 over plain TCP (h2c)",
@@ -344,24 +462,27 @@ _PROTOCOL_NOTES = {
 }
 
 
-def _version_label(protocol: str) -> str:
-    return "HTTP/2" if protocol in ("h2", "h2c") else "HTTP/1.1"
-
-
-def _show_request(stderr: IO[str], conn: HTTPConnection, request: Request, protocol: str) -> None:
-    authority = f"{conn.host}:{conn.port}"
+def _show_request(
+    stderr: IO[str], conn: HTTPConnection, request: Request, args: argparse.Namespace
+) -> None:
+    # request() has settled the protocol, an h2c Upgrade included.
+    protocol = conn.negotiated_protocol or "http/1.1"
     note = _PROTOCOL_NOTES.get(protocol, protocol)
-    stderr.write(f"* Connected to {authority}; protocol: {protocol} ({note})\n")
-    stderr.write(f"> {request.method} {request.target} {_version_label(protocol)}\n")
+    version = "HTTP/2" if protocol in ("h2", "h2c") else "HTTP/1.1"
+    if protocol == "h2c" and args.h2c == "upgrade":
+        # The request itself went out as HTTP/1.1 with Upgrade: h2c; its
+        # response came over HTTP/2 (RFC 7540 section 3.2).
+        note, version = "HTTP/2 over plain TCP, after Upgrade: h2c", "HTTP/1.1"
+    stderr.write(f"* Connected to {conn.host}:{conn.port}; protocol: {protocol} ({note})\n")
+    stderr.write(f"> {request.method} {request.target} {version}\n")
     for name, value in request.headers:
         stderr.write(f"> {name}: {value}\n")
     stderr.write(">\n")
 
 
-def _show_response(stderr: IO[str], outcome: Outcome) -> None:
-    version = _version_label(outcome.protocol)
-    stderr.write(f"< {version} {outcome.status} {outcome.reason}".rstrip() + "\n")
-    for name, value in outcome.headers:
+def _show_response(stderr: IO[str], head: ResponseHead) -> None:
+    stderr.write(f"< {head.version} {head.status} {head.reason}".rstrip() + "\n")
+    for name, value in head.headers:
         stderr.write(f"< {name}: {value}\n")
     stderr.write("<\n")
 
@@ -375,15 +496,51 @@ def _is_json(content_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-def render_body(outcome: Outcome) -> bytes:
-    """JSON pretty-printed (when it parses), anything else as received."""
-    if _is_json(outcome.content_type) and outcome.body:
-        try:
-            data = json.loads(outcome.body)
-        except ValueError:
-            return outcome.body
-        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    return outcome.body
+def write_body(pieces: Iterable[bytes], content_type: str, out: IO[bytes]) -> None:
+    """Write the body to ``out`` piece by piece, flushing each.
+
+    A JSON body is collected first, but only up to :data:`PRETTY_JSON_LIMIT`:
+    complete and parsable, it is pretty-printed; otherwise what was
+    collected is written as received and the rest streams after it.
+    """
+    rest = iter(pieces)
+    if _is_json(content_type):
+        collected, complete = _collect(rest, PRETTY_JSON_LIMIT)
+        if complete:
+            _write(out, pretty_json(collected))
+            return
+        _write(out, collected)
+    for piece in rest:
+        _write(out, piece)
+
+
+def _write(out: IO[bytes], data: bytes) -> None:
+    try:
+        out.write(data)
+        out.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
+
+
+def _collect(pieces: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes (or a little more) and whether that was all."""
+    collected = bytearray()
+    for piece in pieces:
+        collected += piece
+        if len(collected) > limit:
+            return bytes(collected), False
+    return bytes(collected), True
+
+
+def pretty_json(body: bytes) -> bytes:
+    """The JSON document indented, or ``body`` as it is if it does not parse."""
+    if not body:
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def status_exit(status: int) -> ExitStatus:
@@ -491,22 +648,35 @@ def main(
         return _run(request, args, out, err)
 
 
+def _drop_stdout(out: IO[bytes]) -> None:
+    """After EPIPE on the process's stdout, point it at /dev/null, so that
+    flushing it at exit does not print a second error (the Python
+    documentation's advice for SIGPIPE)."""
+    if out is getattr(sys.stdout, "buffer", None):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _run(request: Request, args: argparse.Namespace, out: IO[bytes], err: IO[str]) -> int:
     try:
-        outcome = send(request, args, err)
+        head = exchange(request, args, out, err)
     except KeyboardInterrupt:
         err.write("hyper: interrupted\n")
         return ExitStatus.INTERRUPTED
+    except UsageError as exc:
+        err.write(f"hyper: error: {exc}\n")
+        return ExitStatus.ERROR
+    except OutputClosed:
+        # Quietly, as other tools in a pipeline do; the exit status says it.
+        _drop_stdout(out)
+        return ExitStatus.ERROR
     except (HyperError, OSError) as exc:
         if args.debug:
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=err)
         err.write(f"hyper: error: {describe_error(exc, request, args)}\n")
         return _exit_for(exc)
-    if args.verbose:
-        _show_response(err, outcome)
-    out.write(render_body(outcome))
-    out.flush()
-    status = status_exit(outcome.status)
+    status = status_exit(head.status)
     if status is not ExitStatus.SUCCESS:
-        err.write(f"hyper: HTTP {outcome.status} {outcome.reason}".rstrip() + "\n")
+        err.write(f"hyper: HTTP {head.status} {head.reason}".rstrip() + "\n")
     return status

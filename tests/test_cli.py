@@ -21,9 +21,16 @@ import pytest
 
 from app import payload
 from h2peer import ErrorCodes, ScriptedPeer, expect_request, handshake, send_goaway
-from hyper.cli import ExitStatus, main
+from hyper.cli import CA_ENV_VARS, ExitStatus, main
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _no_ca_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CA bundle variables of the environment the tests run in stay out."""
+    for name in CA_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
 
 
 @dataclasses.dataclass
@@ -201,21 +208,36 @@ def test_tls_falls_back_to_http11(h1_tls_server: Any, certs: Any) -> None:
     assert "< HTTP/1.1 200 OK\n" in run.err
 
 
-def test_http_url_uses_h2c_prior_knowledge(h2c_server: Any) -> None:
-    run = hyper("-v", h2c_server.url_for("/get"))
-    assert run.status == 0, run.err
-    assert run.json()["http_version"] == "2"
-    assert "protocol: h2c " in run.err
-
-
-def test_h2c_upgrade_option(h2c_server: Any, h1_server: Any) -> None:
-    upgraded = hyper("-v", "--h2c=upgrade", h2c_server.url_for("/get"))
+def test_http_url_asks_for_h2c_with_upgrade_by_default(h2c_server: Any, h1_server: Any) -> None:
+    # The same default as HTTPConnection and `http --http2`: Upgrade: h2c.
+    upgraded = hyper("-v", h2c_server.url_for("/get"))
     assert upgraded.status == 0, upgraded.err
     assert upgraded.json()["http_version"] == "2"
-    declined = hyper("-v", "--h2c=upgrade", h1_server.url_for("/get"))
+    assert "protocol: h2c (HTTP/2 over plain TCP, after Upgrade: h2c)" in upgraded.err
+    assert "> GET /get HTTP/1.1\n" in upgraded.err
+    assert "< HTTP/2 200 OK\n" in upgraded.err
+    declined = hyper("-v", h1_server.url_for("/get"))
     assert declined.status == 0, declined.err
     assert declined.json()["http_version"] == "1.1"
-    assert "protocol: http/1.1" in declined.err
+    assert "< HTTP/1.1 200 OK\n" in declined.err
+    # The explicit option says the same.
+    assert hyper("--h2c=upgrade", h2c_server.url_for("/get")).json()["http_version"] == "2"
+
+
+def test_h2c_prior_knowledge_option(h2c_server: Any) -> None:
+    run = hyper("-v", "--h2c=prior-knowledge", h2c_server.url_for("/get"))
+    assert run.status == 0, run.err
+    assert run.json()["http_version"] == "2"
+    assert "protocol: h2c (HTTP/2 over plain TCP (h2c))" in run.err
+    assert "> GET /get HTTP/2\n" in run.err
+
+
+def test_post_to_http_url_goes_over_http11(h2c_server: Any) -> None:
+    # RFC 7540 section 3.2: hyper upgrades only a request without a body.
+    run = hyper("-v", h2c_server.url_for("/anything"), "a=1")
+    assert run.status == 0, run.err
+    assert run.json()["http_version"] == "1.1"
+    assert run.json()["json"] == {"a": "1"}
 
 
 def test_h2c_off_option(h2c_server: Any) -> None:
@@ -225,7 +247,7 @@ def test_h2c_off_option(h2c_server: Any) -> None:
 
 
 def test_prior_knowledge_to_http11_only_server_fails_clearly(h1_server: Any) -> None:
-    run = hyper(h1_server.url_for("/get"))
+    run = hyper("--h2c=prior-knowledge", h1_server.url_for("/get"))
     assert run.status == ExitStatus.ERROR
     assert run.out == b""
     assert run.err.startswith("hyper: error: ")
@@ -365,7 +387,7 @@ def test_protocol_error_from_server() -> None:
         [handshake(), expect_request("r"), send_goaway("r", ErrorCodes.PROTOCOL_ERROR, b"bad")]
     )
     with peer:
-        run = hyper("--timeout", "5", f"http://127.0.0.1:{peer.port}/")
+        run = hyper("--timeout", "5", "--h2c=prior-knowledge", f"http://127.0.0.1:{peer.port}/")
     assert run.status == ExitStatus.ERROR
     assert run.err.startswith(f"hyper: error: protocol error from 127.0.0.1:{peer.port}")
     assert run.err.count("\n") == 1

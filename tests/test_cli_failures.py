@@ -58,7 +58,8 @@ def test_ctrl_c_while_waiting_for_the_response() -> None:
     # A new Python process may take a while to connect on a loaded machine.
     with ScriptedPeer(script, step_timeout=30, close_timeout=30) as peer:
         proc = subprocess.Popen(
-            [str(command), "--timeout", "30", f"http://127.0.0.1:{peer.port}/"],
+            [str(command), "--timeout", "30", "--h2c=prior-knowledge",
+             f"http://127.0.0.1:{peer.port}/"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

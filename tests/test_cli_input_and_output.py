@@ -55,6 +55,6 @@ def test_json_that_does_not_parse_is_printed_as_received() -> None:
         respond("r", body, headers=[("content-type", "application/problem+json")]),
     ]
     with ScriptedPeer(script) as peer:
-        run = hyper("--timeout", "10", f"http://127.0.0.1:{peer.port}/")
+        run = hyper("--timeout", "10", "--h2c=prior-knowledge", f"http://127.0.0.1:{peer.port}/")
     assert run.status == ExitStatus.SUCCESS, run.err
     assert run.out == body

@@ -12,8 +12,10 @@ computed from that list on access:
 * ``map[name]`` returns every value of that name, in order, with
   comma-separated list values split into their members (see
   :func:`_split_list_value` for the fields that are never split);
-* ``len()``, ``keys()``, ``values()`` and ``items()`` count one entry per
-  field line as it was added, so ``len(map.keys()) == len(map)``.
+* iterating the map yields hyper 0.7's canonical form, ``(lower-case name,
+  value)`` tuples with list values split as ``map[name]`` splits them;
+  ``items()``, ``keys()``, ``values()`` and ``len()`` follow those pairs,
+  so ``len(map.keys()) == len(map)``.
 
 Strings are encoded as UTF-8 on the way in; bytes always come out. Lookups
 are O(n), which is fine for the few dozen fields a message carries.
@@ -21,15 +23,8 @@ are O(n), which is fine for the few dozen fields a message carries.
 
 from __future__ import annotations
 
-from collections.abc import (
-    ItemsView,
-    Iterable,
-    Iterator,
-    KeysView,
-    Mapping,
-    MutableMapping,
-    ValuesView,
-)
+import abc
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
@@ -53,6 +48,9 @@ if TYPE_CHECKING:
 __all__ = ["HTTPHeaderMap"]
 
 _T = TypeVar("_T")
+
+#: ``pop()`` without a default: a missing name raises KeyError.
+_NO_DEFAULT: Any = object()
 
 # RFC 9110 section 5.6.3: optional whitespace is spaces and horizontal tabs.
 _OWS = b" \t"
@@ -140,8 +138,10 @@ def _split_list_value(name: bytes, value: bytes) -> list[bytes]:
     return kept or [b""]
 
 
-class _RawValuesView(ValuesView[bytes]):
-    """One raw value per field line, in order (hyper 0.7's ``values()``)."""
+class _CanonicalView(abc.ABC):
+    """A live view of the canonical pairs: ``(lower-case name, value)`` per
+    list member, as iterating the map yields them (hyper 0.7's ``keys()``,
+    ``values()`` and ``items()`` all follow these pairs)."""
 
     def __init__(self, headers: HTTPHeaderMap) -> None:
         self._headers = headers
@@ -149,29 +149,41 @@ class _RawValuesView(ValuesView[bytes]):
     def __len__(self) -> int:
         return len(self._headers)
 
-    def __iter__(self) -> Iterator[bytes]:
-        for _, value in self._headers.iter_raw():
-            yield value
-
-    def __contains__(self, value: object) -> bool:
-        return any(value == stored for stored in self)
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[object]:
+        """What the view shows of each canonical pair."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self)!r})"
 
 
-class _RawItemsView(ItemsView[bytes, bytes]):
-    """``(lower-case name, raw value)`` per field line, in order."""
+class _KeysView(_CanonicalView):
+    """The lower-case name of each canonical pair (duplicates kept)."""
 
-    def __init__(self, headers: HTTPHeaderMap) -> None:
-        self._headers = headers
+    def __iter__(self) -> Iterator[bytes]:
+        for name, _ in self._headers:
+            yield name
 
-    def __len__(self) -> int:
-        return len(self._headers)
+    def __contains__(self, key: object) -> bool:
+        return key in self._headers
+
+
+class _ValuesView(_CanonicalView):
+    """The value of each canonical pair."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _, value in self._headers:
+            yield value
+
+    def __contains__(self, value: object) -> bool:
+        return any(value == stored for stored in self)
+
+
+class _ItemsView(_CanonicalView):
+    """The canonical pairs themselves."""
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-        for name, value in self._headers.iter_raw():
-            yield name.lower(), value
+        return iter(self._headers)
 
     def __contains__(self, item: object) -> bool:
         if not isinstance(item, tuple) or len(item) != 2:
@@ -182,12 +194,8 @@ class _RawItemsView(ItemsView[bytes, bytes]):
             return False
         return pair in list(self)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({list(self)!r})"
 
-
-# The type arguments are strings so that no "X | Y" is evaluated on Python 3.9.
-class HTTPHeaderMap(MutableMapping["str | bytes", "bytes | list[bytes]"]):
+class HTTPHeaderMap:
     """A structure that contains HTTP headers (hyper 0.7's public API).
 
     Duplicate names are kept, names compare case-insensitively, and order is
@@ -195,10 +203,23 @@ class HTTPHeaderMap(MutableMapping["str | bytes", "bytes | list[bytes]"]):
     comma-separated values split; ``map[name] = value`` *appends* a field;
     ``del map[name]`` removes every field of that name.
 
+    As hyper 0.7 documents, iterating the map yields headers in canonical
+    form: ``(name, value)`` tuples with the name in lower case and
+    comma-separated list values split into their members (one tuple per
+    member, values otherwise as received). ``items()`` iterates the same
+    tuples, ``keys()`` their names and ``values()`` their values, duplicates
+    included, so each has ``len()`` entries. ``iter_raw()`` gives the fields
+    exactly as added. Because iteration yields pairs rather than names, the
+    map is not a ``collections.abc.Mapping``, though it has the mapping
+    methods (``get``, ``pop``, ``setdefault``, ``update``, ...).
+
     The constructor takes any number of positional sources (a dict, another
     ``HTTPHeaderMap``, or an iterable of ``(name, value)`` pairs) and keyword
     arguments, appended in that order.
     """
+
+    # Mutable, compared by content: not hashable (as a dict is not).
+    __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, *args: HeadersInput, **kwargs: _ValueInput) -> None:
         self._items: list[tuple[bytes, bytes]] = []
@@ -206,7 +227,7 @@ class HTTPHeaderMap(MutableMapping["str | bytes", "bytes | list[bytes]"]):
             self.merge(source)
         self.merge(kwargs)
 
-    # -- the mapping protocol ---------------------------------------------
+    # -- the mapping methods --------------------------------------------------
 
     def __getitem__(self, key: _Text) -> list[bytes]:
         """Every value of ``key`` in order, comma-separated lists split."""
@@ -235,33 +256,36 @@ class HTTPHeaderMap(MutableMapping["str | bytes", "bytes | list[bytes]"]):
             raise KeyError(key)
         self._items = kept
 
-    def __iter__(self) -> Iterator[bytes]:
-        """The lower-cased name of each field line, duplicates included."""
-        for name, _ in self._items:
-            yield name.lower()
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        """The canonical pairs: ``(lower-case name, value)``, lists split."""
+        for name, value in list(self._items):
+            lower = name.lower()
+            for member in _split_list_value(lower, value):
+                yield lower, member
 
     def __len__(self) -> int:
-        """The number of field lines, as added."""
-        return len(self._items)
+        """The number of canonical pairs (as ``keys()`` has)."""
+        return sum(1 for _ in self)
 
     def __contains__(self, key: object) -> bool:
+        """True if any field is named ``key`` (in any letter case)."""
         try:
             wanted = _to_bytes(key, "name").lower()
         except TypeError:
             return False
         return any(name.lower() == wanted for name, _ in self._items)
 
-    def keys(self) -> KeysView[bytes]:
-        """The lower-cased names, one per field line (same length as ``len()``)."""
-        return KeysView(self)
+    def keys(self) -> _KeysView:
+        """The lower-cased names of the canonical pairs, duplicates kept."""
+        return _KeysView(self)
 
-    def values(self) -> ValuesView[bytes]:
-        """The raw values, one per field line, matching ``keys()``."""
-        return _RawValuesView(self)
+    def values(self) -> _ValuesView:
+        """The values of the canonical pairs, matching ``keys()``."""
+        return _ValuesView(self)
 
-    def items(self) -> ItemsView[bytes, bytes]:
-        """``(lower-cased name, raw value)`` per field line, in order."""
-        return _RawItemsView(self)
+    def items(self) -> _ItemsView:
+        """The canonical pairs, as iteration yields them."""
+        return _ItemsView(self)
 
     @overload
     def get(self, key: _Text) -> list[bytes] | None: ...
@@ -286,7 +310,40 @@ class HTTPHeaderMap(MutableMapping["str | bytes", "bytes | list[bytes]"]):
         self.merge(kwargs)
 
     def clear(self) -> None:
+        """Remove every field."""
         self._items = []
+
+    @overload
+    def pop(self, key: _Text) -> list[bytes]: ...
+
+    @overload
+    def pop(self, key: _Text, default: _T) -> list[bytes] | _T: ...
+
+    def pop(self, key: _Text, default: Any = _NO_DEFAULT) -> Any:
+        """Remove every field named ``key``; return their values as ``map[key]``
+        would, else ``default`` (KeyError without one)."""
+        try:
+            values = self[key]
+        except KeyError:
+            if default is _NO_DEFAULT:
+                raise
+            return default
+        del self[key]
+        return values
+
+    def popitem(self) -> tuple[bytes, list[bytes]]:
+        """Remove every field of the first name; ``(name, map[name])``."""
+        if not self._items:
+            raise KeyError("popitem(): the header map is empty")
+        name = self._items[0][0].lower()
+        return name, self.pop(name)
+
+    def setdefault(self, key: _Text, default: _Text) -> list[bytes] | _Text:
+        """``map[key]`` if present, else append ``key: default`` and return it."""
+        if key in self:
+            return self[key]
+        self[key] = default
+        return default
 
     # -- hyper's additions ----------------------------------------------------
 
