@@ -12,6 +12,7 @@ import logging
 
 from .common.headers import HTTPHeaderMap
 from .connection import HTTPConnection
+from . import tls
 from .exceptions import HyperError
 from .http11.connection import HTTP11Connection
 from .http11.response import HTTP11Response
