@@ -138,7 +138,7 @@ class SocksHandshake:
             message, self._buffer = self._buffer[:size], self._buffer[size:]
             out += _HANDLERS[self._state](self, message)
         if self._state is _State.DONE:
-            self.trailing, self._buffer = self._buffer, b""
+            self.trailing, self._buffer = self.trailing + self._buffer, b""
         return out
 
     # -- framing ----------------------------------------------------------------
