@@ -84,8 +84,11 @@ class Opener:
             # SHOULD NOT use any of the prohibited cipher suites". The server
             # agreed to h2 anyway (nginx does): ask again offering http/1.1
             # only, the way a client without HTTP/2 would reach it.
-            tls.close()
-            tls = self._tls(host, port, _http11_context(context, host, tls), deadline)
+            try:
+                twin = _http11_context(context, host, tls)
+            finally:
+                tls.close()
+            tls = self._tls(host, port, twin, deadline)
         return Transport(tls, tls.selected_alpn_protocol(), True)
 
     def _tls(
@@ -175,17 +178,20 @@ def _tls_wrap(
 
 
 def _h2_usable(tls: ssl.SSLSocket) -> bool:
-    cipher = tls.cipher()
-    return h2_allowed(tls.version(), cipher[0] if cipher else None)
+    return h2_allowed(tls.version(), _suite(tls))
+
+
+def _suite(tls: ssl.SSLSocket) -> str:
+    # cipher() is None only before the handshake.
+    return (tls.cipher() or ("(none)",))[0]
 
 
 def _http11_context(context: ssl.SSLContext, host: str, tls: ssl.SSLSocket) -> ssl.SSLContext:
     twin = http11_twin(context)
     if twin is None:
-        cipher = tls.cipher()
         raise TLSError(
             f"{host} chose HTTP/2 over {tls.version()} with the cipher suite"
-            f" {cipher[0] if cipher else None}, which RFC 9113 section 9.2.2 forbids for"
+            f" {_suite(tls)}, which RFC 9113 section 9.2.2 forbids for"
             " HTTP/2, and this ssl_context cannot be made to offer HTTP/1.1 alone: make"
             " it with hyper.tls.init_context(), or offer only 'http/1.1' by ALPN")
     return twin
