@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from . import tls
 from .common.headers import HTTPHeaderMap
 from .connection import HTTPConnection
-from . import tls
 from .exceptions import HyperError
 from .http11.connection import HTTP11Connection
 from .http11.response import HTTP11Response
@@ -31,6 +31,7 @@ __all__ = [
     "HTTPHeaderMap",
     "HyperError",
     "__version__",
+    "tls",
 ]
 
 # A library adds no handlers of its own (the application configures logging).

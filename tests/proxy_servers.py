@@ -54,7 +54,7 @@ def start_microsocks(
         log = workdir / f"microsocks-{port}.log"
         proc = _spawn(argv, log)
         try:
-            wait_ready(proc, lambda: tcp_accepts(port), (log,), "microsocks")
+            wait_ready(proc, lambda port=port: tcp_accepts(port), (log,), "microsocks")
         except ServerError:
             # The port was taken in between: try another.
             stop_process(proc)

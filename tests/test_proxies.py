@@ -11,15 +11,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import require_binary
-from proxy_servers import TLSFrontend, nothing_listens, start_microsocks
-from tcppeer import OK, Peers, hang_up, head, read_some, reply
 
+from conftest import require_binary
 from hyper import HTTPConnection
 from hyper.common.proxy import ProxyConfig, parse_proxy_url, proxy_config
 from hyper.common.transport import Opener, open_transport
 from hyper.exceptions import ConnectTimeout, InvalidURLError, ProxyError
 from hyper.pool import ConnectionPool, PoolKey, ProxySettings, TLSSettings
+from proxy_servers import TLSFrontend, nothing_listens, start_microsocks
+from tcppeer import OK, Peers, hang_up, head, read_some, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,7 +93,7 @@ def test_wrong_credentials_for_an_http_proxy(pool: ConnectionPool, tinyproxy_aut
                                              h2_server: Any, certs: Any) -> None:
     url = f"http://{tinyproxy_auth_server.username}:wrong@127.0.0.1:{tinyproxy_auth_server.port}"
 
-    with pytest.raises(ProxyError, match=f"proxy http://127.0.0.1:{tinyproxy_auth_server.port}"
+    with pytest.raises(ProxyError, match=rf"proxy http://127.0.0.1:{tinyproxy_auth_server.port}"
                                          " refused the tunnel .*40[17]") as info:
         get(pool, h2_server.url, ProxySettings.from_url(url), certs)
     # tinyproxy says 401 to wrong credentials (407 to none).
@@ -104,7 +104,7 @@ def test_wrong_credentials_for_an_http_proxy(pool: ConnectionPool, tinyproxy_aut
 def test_an_unreachable_http_proxy(pool: ConnectionPool, h2_server: Any, certs: Any) -> None:
     port = nothing_listens()
 
-    with pytest.raises(ProxyError, match=f"Failed to connect to the proxy http://127.0.0.1:{port}"):
+    with pytest.raises(ProxyError, match=rf"Failed to connect to the proxy http://127.0.0.1:{port}"):
         get(pool, h2_server.url, ProxySettings.from_url(f"http://127.0.0.1:{port}"), certs)
 
 
@@ -142,7 +142,7 @@ def test_tls_origin_through_an_https_proxy_is_refused_clearly(
     # The origin's TLS settings verify the proxy too (as requests does).
     proxy = ProxySettings.from_url(https_proxy.url())
 
-    with pytest.raises(ProxyError, match="TLS inside TLS, which hyper does not do"):
+    with pytest.raises(ProxyError, match=r"TLS inside TLS, which hyper does not do"):
         get(pool, h2_server.url, proxy, certs)
 
 
@@ -151,7 +151,7 @@ def test_an_https_proxy_is_verified(https_proxy: TLSFrontend, h1_server: Any) ->
     conn = HTTPConnection(h1_server.host, h1_server.port, proxy_host=https_proxy.url(),
                           timeout=TIMEOUT)
 
-    with pytest.raises(ProxyError, match="Certificate verification failed for the proxy"
+    with pytest.raises(ProxyError, match=r"Certificate verification failed for the proxy"
                                          f" https://localhost:{https_proxy.port}"):
         conn.request("GET", "/")
     conn.close()
@@ -163,7 +163,7 @@ def test_an_https_proxy_speaking_plaintext(tcp_peers: Peers, h1_server: Any) -> 
     conn = HTTPConnection(h1_server.host, h1_server.port,
                           proxy_host=f"https://127.0.0.1:{peer.port}", timeout=TIMEOUT)
 
-    with pytest.raises(ProxyError, match="TLS handshake with the proxy https://127.0.0.1:"):
+    with pytest.raises(ProxyError, match=r"TLS handshake with the proxy https://127.0.0.1:"):
         conn.request("GET", "/")
     conn.close()
 
@@ -173,7 +173,7 @@ def test_an_https_proxy_hanging_up_in_the_handshake(tcp_peers: Peers, h1_server:
     conn = HTTPConnection(h1_server.host, h1_server.port,
                           proxy_host=f"https://127.0.0.1:{peer.port}", timeout=TIMEOUT)
 
-    with pytest.raises(ProxyError, match="the proxy https://127.0.0.1:.*(lost|failed)"):
+    with pytest.raises(ProxyError, match=r"the proxy https://127.0.0.1:.*(lost|failed)"):
         conn.request("GET", "/")
     conn.close()
 
@@ -183,7 +183,7 @@ def test_a_silent_https_proxy_is_a_connect_timeout(tcp_peers: Peers, h1_server: 
     conn = HTTPConnection(h1_server.host, h1_server.port,
                           proxy_host=f"https://127.0.0.1:{peer.port}", timeout=(0.5, 5))
 
-    with pytest.raises(ConnectTimeout, match="TLS handshake with the proxy"):
+    with pytest.raises(ConnectTimeout, match=r"TLS handshake with the proxy"):
         conn.request("GET", "/")
     conn.close()
 
@@ -272,9 +272,9 @@ def test_bad_proxy_urls(url: str, match: str) -> None:
 
 
 def test_bad_schemes_in_settings() -> None:
-    with pytest.raises(InvalidURLError, match="Unsupported proxy scheme 'gopher'"):
+    with pytest.raises(InvalidURLError, match=r"Unsupported proxy scheme 'gopher'"):
         ProxySettings("proxy", 1, scheme="gopher")
-    with pytest.raises(InvalidURLError, match="Unsupported proxy scheme 'gopher'"):
+    with pytest.raises(InvalidURLError, match=r"Unsupported proxy scheme 'gopher'"):
         ProxyConfig("proxy", 1, scheme="gopher")
 
 

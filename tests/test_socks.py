@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_binary
-from proxy_servers import Socks, nothing_listens, start_microsocks
-from tcppeer import PeerConn, Peers, Step, hang_up, relay, reply
 
+from conftest import require_binary
 from hyper import HTTPConnection
 from hyper.common.socks import SocksHandshake, SocksVersion
 from hyper.exceptions import ConnectError, ConnectTimeout, InvalidURLError, ProxyError
 from hyper.pool import ConnectionPool, PoolKey, ProxySettings, TLSSettings
+from proxy_servers import Socks, nothing_listens, start_microsocks
+from tcppeer import PeerConn, Peers, Step, hang_up, relay, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,7 +126,7 @@ def test_socks5_refusals_and_broken_answers(
 @pytest.mark.parametrize(("username", "password", "what"), [
     ("", "pw", "username"), ("u" * 256, "pw", "username"), ("us", "", "password")])
 def test_socks5_credentials_must_fit_rfc_1929(username: str, password: str, what: str) -> None:
-    with pytest.raises(InvalidURLError, match=f"SOCKS5 {what} .* 1 to 255 bytes"):
+    with pytest.raises(InvalidURLError, match=rf"SOCKS5 {what} .* 1 to 255 bytes"):
         SocksHandshake(SocksVersion.SOCKS5, "p", "example.org", 80, username, password)
 
 
@@ -134,7 +134,7 @@ def test_host_names_longer_than_255_bytes_cannot_be_sent() -> None:
     handshake = SocksHandshake(SocksVersion.SOCKS5, "p", "a" * 60 + "." + "b" * 60 + "."
                                + "c" * 60 + "." + "d" * 60 + "." + "e" * 20, 80)
     handshake.start()
-    with pytest.raises(InvalidURLError, match="too long for SOCKS"):
+    with pytest.raises(InvalidURLError, match=r"too long for SOCKS"):
         handshake.receive(b"\x05\x00")
 
 
@@ -155,7 +155,7 @@ def test_socks4a_sends_the_name_after_an_invalid_address() -> None:
 
 
 def test_socks4_cannot_send_ipv6_addresses() -> None:
-    with pytest.raises(InvalidURLError, match="SOCKS4 cannot reach the IPv6 address"):
+    with pytest.raises(InvalidURLError, match=r"SOCKS4 cannot reach the IPv6 address"):
         SocksHandshake(SocksVersion.SOCKS4, "p", "::1", 443).start()
 
 
@@ -260,7 +260,7 @@ def test_socks5_proxy_that_cannot_reach_the_origin(microsocks: Socks, certs: Any
                                                    pool: ConnectionPool) -> None:
     proxy = ProxySettings.from_url(microsocks.url("socks5"))
 
-    with pytest.raises(ProxyError, match="refused the tunnel to 127.0.0.1:"):
+    with pytest.raises(ProxyError, match=r"refused the tunnel to 127.0.0.1:"):
         get(pool, f"http://127.0.0.1:{nothing_listens()}", proxy, certs.ca_path)
 
 
@@ -270,7 +270,7 @@ def test_an_unreachable_socks_proxy(pool: ConnectionPool, h2_server: Any, certs:
     port = nothing_listens()
     proxy = ProxySettings.from_url(f"{scheme}://127.0.0.1:{port}")
 
-    with pytest.raises(ProxyError, match=f"Failed to connect to the proxy {scheme}://127.0.0.1:"
+    with pytest.raises(ProxyError, match=rf"Failed to connect to the proxy {scheme}://127.0.0.1:"
                                          f"{port}: .*refused"):
         get(pool, h2_server.url, proxy, certs.ca_path)
 
@@ -324,7 +324,7 @@ def test_socks4_refusal(tcp_peers: Peers, h2_server: Any, certs: Any,
     peer = tcp_peers([socks4_server([], code=91)])
     proxy = ProxySettings.from_url(f"socks4://127.0.0.1:{peer.port}")
 
-    with pytest.raises(ProxyError, match="refused the tunnel to 127.0.0.1:.*rejected or failed"):
+    with pytest.raises(ProxyError, match=r"refused the tunnel to 127.0.0.1:.*rejected or failed"):
         get(pool, h2_server.url, proxy, certs.ca_path)
 
 
@@ -333,7 +333,7 @@ def test_socks_proxy_hanging_up_mid_handshake(tcp_peers: Peers, h2_server: Any, 
     peer = tcp_peers([hang_up()])
     proxy = ProxySettings.from_url(f"socks5h://127.0.0.1:{peer.port}")
 
-    with pytest.raises(ProxyError, match="closed the connection while hyper awaited the"
+    with pytest.raises(ProxyError, match=r"closed the connection while hyper awaited the"
                                          " authentication method choice|handshake"):
         get(pool, h2_server.url, proxy, certs.ca_path)
 
@@ -344,7 +344,7 @@ def test_socks_proxy_talking_after_its_reply(tcp_peers: Peers, h2_server: Any, c
     peer = tcp_peers([send_raw(b"\x05\x00" + socks5_reply() + b"junk")])
     proxy = ProxySettings.from_url(f"socks5h://127.0.0.1:{peer.port}")
 
-    with pytest.raises(ProxyError, match="sent unexpected data after its reply"):
+    with pytest.raises(ProxyError, match=r"sent unexpected data after its reply"):
         get(pool, h2_server.url, proxy, certs.ca_path)
 
 
@@ -354,7 +354,7 @@ def test_silent_socks_proxy_is_a_connect_timeout(tcp_peers: Peers, h2_server: An
     conn = HTTPConnection(h2_server.host, h2_server.port, secure=True, ssl_context=ssl_context,
                           proxy_host=f"socks5h://127.0.0.1:{peer.port}", timeout=(0.5, 5))
 
-    with pytest.raises(ConnectTimeout, match="the authentication method choice") as info:
+    with pytest.raises(ConnectTimeout, match=r"the authentication method choice") as info:
         conn.request("GET", "/")
     assert info.value.retry_safe
     conn.close()
@@ -365,7 +365,7 @@ def test_local_resolution_failure(pool: ConnectionPool, tcp_peers: Peers, certs:
     peer = tcp_peers([send_raw(b"")])
     proxy = ProxySettings.from_url(f"socks4://127.0.0.1:{peer.port}")
 
-    with pytest.raises(ConnectError, match="Failed to resolve ::1"):
+    with pytest.raises(ConnectError, match=r"Failed to resolve ::1"):
         get(pool, "https://[::1]:443", proxy, certs.ca_path)
 
 
@@ -374,7 +374,7 @@ def test_socks_proxy_resetting_mid_handshake(tcp_peers: Peers, h2_server: Any, c
     peer = tcp_peers([reply(b"\x05\x00"), _reset_after_read()])
     proxy = ProxySettings.from_url(f"socks5h://127.0.0.1:{peer.port}")
 
-    with pytest.raises(ProxyError, match="failed during its handshake|closed the connection"):
+    with pytest.raises(ProxyError, match=r"failed during its handshake|closed the connection"):
         get(pool, h2_server.url, proxy, certs.ca_path)
 
 

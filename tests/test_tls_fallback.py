@@ -76,7 +76,7 @@ def test_http20_connection_is_told_http2_is_not_possible(cbc_server: Any, certs:
     conn = HTTP20Connection(cbc_server.host, cbc_server.port, secure=True, ssl_context=context,
                             timeout=TIMEOUT)
 
-    with pytest.raises(ConnectError, match="did not agree to HTTP/2.*'http/1.1'"):
+    with pytest.raises(ConnectError, match=r"did not agree to HTTP/2.*'http/1.1'"):
         conn.connect()
     conn.close()
 
@@ -87,7 +87,7 @@ def test_a_context_hyper_did_not_make_gets_a_clear_error(cbc_server: Any, certs:
     conn = HTTPConnection(cbc_server.host, cbc_server.port, secure=True, ssl_context=context,
                           timeout=TIMEOUT)
 
-    with pytest.raises(TLSError, match=f"chose HTTP/2 over TLSv1.2 with the cipher suite"
+    with pytest.raises(TLSError, match=rf"chose HTTP/2 over TLSv1.2 with the cipher suite"
                                        f" {CBC_SUITE}, which RFC 9113 section 9.2.2 forbids"
                                        ".*hyper.tls.init_context"):
         conn.request("GET", "/")
@@ -168,7 +168,7 @@ def no_ca(request: pytest.FixtureRequest, tmp_path: Path, certs: Any) -> Iterato
     lambda path: ContextCache().get(TLSSettings(verify=path)),
 ])
 def test_a_ca_file_without_certificates_is_a_tls_error(no_ca: str, make: Any) -> None:
-    with pytest.raises(TLSError, match=f"Could not load CA certificates from {no_ca}: .*"
+    with pytest.raises(TLSError, match=rf"Could not load CA certificates from {no_ca}: .*"
                                        "must hold one or more PEM certificates") as info:
         make(no_ca)
     assert isinstance(info.value.__cause__, ssl.SSLError)
@@ -177,5 +177,5 @@ def test_a_ca_file_without_certificates_is_a_tls_error(no_ca: str, make: Any) ->
 def test_the_pool_raises_it_too(no_ca: str) -> None:
     key = PoolKey.for_url("https://localhost:1", tls=TLSSettings(verify=no_ca))
 
-    with ConnectionPool() as pool, pytest.raises(TLSError, match="Could not load CA"):
+    with ConnectionPool() as pool, pytest.raises(TLSError, match=r"Could not load CA"):
         pool.request(key, "GET", "/", timeout=TIMEOUT)
