@@ -48,6 +48,8 @@ TIMEOUT = (10.0, 20.0)
 def test_proxy_urls_of_unknown_schemes_are_refused() -> None:
     with pytest.raises(InvalidURLError, match="Unsupported proxy scheme"):
         ProxySettings.from_url("ftp://127.0.0.1:3128")
+    with pytest.raises(InvalidURLError, match="No host in 'http:///path'"):
+        PoolKey.for_url("http:///path")
     proxy = ProxySettings.from_url("HTTP://127.0.0.1:3128", {"Proxy-Authorization": "x"})
     assert (proxy.host, proxy.port) == ("127.0.0.1", 3128)
 
