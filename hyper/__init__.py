@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from . import tls
 from .common.headers import HTTPHeaderMap
 from .connection import HTTPConnection
 from .exceptions import HyperError
@@ -30,6 +31,7 @@ __all__ = [
     "HTTPHeaderMap",
     "HyperError",
     "__version__",
+    "tls",
 ]
 
 # A library adds no handlers of its own (the application configures logging).

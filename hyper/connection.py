@@ -25,7 +25,7 @@ import h11
 from .common.body import BodyArg, known_length
 from .common.settings import H2CMode
 from .common.timeouts import TimeoutArg, TimeoutConfig
-from .common.transport import open_transport, proxy_config
+from .common.transport import ProxyArg, open_transport, proxy_config
 from .common.util import HeadersArg, normalize_headers, split_host_port
 from .exceptions import InvalidURLError, LocalProtocolError
 from .http11.connection import HTTP11Connection
@@ -63,7 +63,7 @@ class HTTPConnection:
         window_manager: type[BaseFlowControlManager] | None = None,
         enable_push: bool = False,
         ssl_context: ssl.SSLContext | None = None,
-        proxy_host: str | None = None,
+        proxy_host: ProxyArg = None,
         proxy_port: int | None = None,
         proxy_headers: HeadersArg = None,
         timeout: TimeoutArg = None,

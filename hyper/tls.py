@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -35,9 +37,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CIPHERS",
     "H2_ALPN_PROTOCOLS",
+    "H2_CIPHERS",
     "H2_PROTOCOL",
     "HTTP11_PROTOCOL",
     "create_context",
+    "h2_allowed",
+    "http11_twin",
     "init_context",
 ]
 
@@ -55,7 +60,14 @@ H2_ALPN_PROTOCOLS: tuple[str, ...] = (H2_PROTOCOL, HTTP11_PROTOCOL)
 # ChaCha20-Poly1305; section 9.2.2 also requires
 # TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, which this list includes. This string
 # governs TLS 1.2 only: every TLS 1.3 suite is ephemeral and AEAD already.
-CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!DSS"
+H2_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
+
+# What the context offers: HTTP/2's suites first, so that a server choosing
+# by the client's order picks one, then the rest of Python's default list
+# (what requests and urllib3 offer), so that a TLS 1.2 server with CBC suites
+# only is still reached, over HTTP/1.1 (see h2_allowed). OpenSSL keeps a suite
+# where it was first named; the exclusions apply to the whole list.
+CIPHERS = f"{H2_CIPHERS}:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
 
 _MISSING_CA = "Could not find a suitable TLS CA certificate bundle, invalid path: "
 
@@ -128,6 +140,7 @@ def _base_context(verify: bool | str, alpn: Sequence[str]) -> ssl.SSLContext:
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     context.set_ciphers(CIPHERS)
     context.set_alpn_protocols(list(alpn))
+    _trust[context] = verify
     if verify is False:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -138,9 +151,19 @@ def _base_context(verify: bool | str, alpn: Sequence[str]) -> ssl.SSLContext:
 
 def _load_trust(context: ssl.SSLContext, path: str) -> None:
     if os.path.isdir(path):
+        # A directory is read lazily, during handshakes.
         context.load_verify_locations(capath=path)
     elif os.path.isfile(path):
-        context.load_verify_locations(cafile=path)
+        try:
+            context.load_verify_locations(cafile=path)
+        except ssl.SSLError as exc:
+            # OpenSSL says "no certificate or crl found" for an empty file or
+            # one without a PEM certificate.
+            raise TLSError(
+                f"Could not load CA certificates from {path}: {exc.reason or exc}"
+                " (the file must hold one or more PEM certificates,"
+                " -----BEGIN CERTIFICATE-----)"
+            ) from exc
     else:
         raise OSError(f"{_MISSING_CA}{path}")
 
@@ -166,6 +189,7 @@ def _load_client_cert(
 
     try:
         context.load_cert_chain(certfile, keyfile, no_password if password is None else password)
+        _client_certs[context] = (certfile, keyfile, password)
     except (ssl.SSLError, ValueError, TypeError) as exc:
         # ssl reports a file that is not PEM, a wrong password and a key that
         # does not match the certificate as SSLError; a password that is too
@@ -175,3 +199,70 @@ def _load_client_cert(
             " (check that the files are PEM, that the key matches the certificate"
             " and, for an encrypted key, the password)"
         ) from exc
+
+
+# -- HTTP/2 over TLS 1.2 with a suite RFC 9113 forbids --------------------------------
+
+
+def h2_allowed(version: str | None, cipher: str | None) -> bool:
+    """Whether HTTP/2 may run over a connection that negotiated ``version``
+    (e.g. ``"TLSv1.3"``) and ``cipher`` (its OpenSSL name), as
+    ``SSLSocket.version()`` and ``SSLSocket.cipher()[0]`` report them.
+
+    RFC 9113 section 9.2: "Implementations of HTTP/2 MUST use TLS version 1.2
+    or higher"; section 9.2.2: over TLS 1.2 it "SHOULD NOT use any of the
+    prohibited cipher suites" (every TLS 1.3 suite is allowed).
+    """
+    if version == "TLSv1.3":
+        return True
+    return version == "TLSv1.2" and cipher in _h2_suites()
+
+
+def _h2_suites() -> frozenset[str]:
+    # The TLS 1.2 suites H2_CIPHERS names, as this OpenSSL spells them.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.set_ciphers(H2_CIPHERS)
+    return frozenset(c["name"] for c in context.get_ciphers() if c["protocol"] == "TLSv1.2")
+
+
+# A server may pick "h2" by ALPN over a suite HTTP/2 forbids (nginx does):
+# HTTP/1.1 then needs a new handshake that does not offer h2, so a context
+# this module made remembers how it was made, and http11_twin() makes its
+# HTTP/1.1-only twin. Weak keys: the recipe goes with the context.
+_trust: weakref.WeakKeyDictionary[ssl.SSLContext, bool | str] = weakref.WeakKeyDictionary()
+_client_certs: weakref.WeakKeyDictionary[
+    ssl.SSLContext, tuple[str, str | None, _Password]] = weakref.WeakKeyDictionary()
+_twins: weakref.WeakKeyDictionary[ssl.SSLContext, ssl.SSLContext] = weakref.WeakKeyDictionary()
+_twins_lock = threading.Lock()
+
+
+def http11_twin(context: ssl.SSLContext) -> ssl.SSLContext | None:
+    """A context like ``context`` that offers only ``http/1.1`` by ALPN, or
+    None when ``context`` was not made by this module.
+
+    The twin is made once per context from the same trust and client
+    certificate; verification, versions, options and cipher suites are
+    copied from ``context`` as it is now (so changes made after creating it
+    carry over).
+    """
+    with _twins_lock:
+        twin = _twins.get(context)
+        verify = _trust.get(context)
+        if twin is None and verify is not None:
+            twin = _twins[context] = _make_twin(context, verify)
+        return twin
+
+
+def _make_twin(context: ssl.SSLContext, verify: bool | str) -> ssl.SSLContext:
+    twin = _base_context(verify, (HTTP11_PROTOCOL,))
+    cert = _client_certs.get(context)
+    if cert is not None:
+        _load_client_cert(twin, *cert)
+    twin.check_hostname = context.check_hostname
+    twin.verify_mode = context.verify_mode
+    twin.options = context.options
+    twin.minimum_version = context.minimum_version
+    twin.maximum_version = context.maximum_version
+    twin.set_ciphers(":".join(c["name"] for c in context.get_ciphers()
+                              if c["protocol"] != "TLSv1.3"))
+    return twin

@@ -19,9 +19,11 @@ from servers import Certs
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_only_http_proxies_are_accepted() -> None:
-    with pytest.raises(InvalidURLError, match="Only http:// proxies"):
-        ProxySettings.from_url("https://127.0.0.1:3128")
+def test_proxy_urls_of_unknown_schemes_are_refused() -> None:
+    with pytest.raises(InvalidURLError, match="Unsupported proxy scheme"):
+        ProxySettings.from_url("ftp://127.0.0.1:3128")
+    with pytest.raises(InvalidURLError, match="No host in 'http:///path'"):
+        PoolKey.for_url("http:///path")
     proxy = ProxySettings.from_url("HTTP://127.0.0.1:3128", {"Proxy-Authorization": "x"})
     assert (proxy.host, proxy.port) == ("127.0.0.1", 3128)
 

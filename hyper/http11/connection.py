@@ -16,7 +16,7 @@ import h11
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import open_transport, proxy_config, wait_readable
+from ..common.transport import ProxyArg, open_transport, proxy_config, wait_readable
 from ..common.util import HeadersArg, authority, normalize_headers, split_host_port
 from ..exceptions import (
     ConnectionClosed,
@@ -44,7 +44,7 @@ class HTTP11Connection:
         port: int | None = None,
         secure: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        proxy_host: str | None = None,
+        proxy_host: ProxyArg = None,
         proxy_port: int | None = None,
         proxy_headers: HeadersArg = None,
         timeout: TimeoutArg = None,
@@ -143,7 +143,7 @@ class HTTP11Connection:
             elif length or method.upper() in ("POST", "PUT", "PATCH"):
                 full.append((b"content-length", str(length).encode()))
         target = url or "/"
-        if self.proxy is not None and not self.secure:
+        if self.proxy is not None and self.proxy.forwards and not self.secure:
             # RFC 9112 section 3.2.2: requests to a proxy use the absolute form.
             target = f"http://{self.authority}{target}"
             full.extend(self.proxy.headers)

@@ -35,7 +35,7 @@ import h2.errors
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import open_transport, proxy_config, wait_readable
+from ..common.transport import ProxyArg, open_transport, proxy_config, wait_readable
 from ..common.util import (
     CONNECTION_SPECIFIC_HEADERS,
     HeadersArg,
@@ -92,7 +92,7 @@ class HTTP20Connection:
         window_manager: type[BaseFlowControlManager] | None = None,
         enable_push: bool = False,
         ssl_context: ssl.SSLContext | None = None,
-        proxy_host: str | None = None,
+        proxy_host: ProxyArg = None,
         proxy_port: int | None = None,
         force_proto: str | None = None,
         proxy_headers: HeadersArg = None,

@@ -10,15 +10,17 @@ from __future__ import annotations
 import ssl
 import threading
 
+from ..common.proxy import ProxyConfig
 from ..exceptions import TLSError
 from ..tls import H2_ALPN_PROTOCOLS, HTTP11_PROTOCOL, create_context
-from ._key import TLSSettings
+from ._key import PoolKey, TLSSettings
 
 
 class ContextCache:
     """Thread-safe map from TLS settings to their SSLContext."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, http11_only: bool = False) -> None:
+        self._http11_only = http11_only
         self._lock = threading.Lock()
         self._contexts: dict[TLSSettings, ssl.SSLContext] = {}
 
@@ -26,13 +28,14 @@ class ContextCache:
         """The context for ``settings``, made if needed.
 
         :raises OSError: the CA path does not exist.
-        :raises hyper.exceptions.TLSError: the client certificate cannot be
-            loaded, or the ciphers or TLS version are not available.
+        :raises hyper.exceptions.TLSError: the CA file holds no certificate,
+            the client certificate cannot be loaded, or the ciphers or TLS
+            version are not available.
         """
         with self._lock:
             context = self._contexts.get(settings)
             if context is None:
-                context = self._contexts[settings] = make_context(settings)
+                context = self._contexts[settings] = make_context(settings, self._http11_only)
             return context
 
     def clear(self) -> None:
@@ -40,12 +43,29 @@ class ContextCache:
             self._contexts.clear()
 
 
-def make_context(settings: TLSSettings) -> ssl.SSLContext:
+# Contexts for https:// proxies, shared by every pool: hyper speaks HTTP/1.1
+# to a proxy, so they offer nothing else by ALPN.
+_proxy_contexts = ContextCache(http11_only=True)
+
+
+def proxy_config_for(key: PoolKey) -> ProxyConfig | None:
+    """The proxy of ``key`` as the opener takes it (with the context that
+    verifies an https:// proxy)."""
+    proxy = key.proxy
+    if proxy is None:
+        return None
+    context = _proxy_contexts.get(key.proxy_tls) if proxy.scheme == "https" else None
+    return proxy.config(context)
+
+
+def make_context(settings: TLSSettings, http11_only: bool = False) -> ssl.SSLContext:
+    """A context for ``settings``, offering HTTP/1.1 alone by ALPN when
+    ``http11_only`` or when the TLS version is pinned below 1.2."""
     version = settings.ssl_version
     # RFC 9113 section 9.2: "Implementations of HTTP/2 MUST use TLS version
     # 1.2 or higher": below it, offer HTTP/1.1 alone.
     old = version is not None and version < ssl.TLSVersion.TLSv1_2
-    alpn = (HTTP11_PROTOCOL,) if old else H2_ALPN_PROTOCOLS
+    alpn = (HTTP11_PROTOCOL,) if old or http11_only else H2_ALPN_PROTOCOLS
     context = create_context(settings.verify, settings.cert, alpn=alpn)
     try:
         if settings.ciphers is not None:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Union
 from urllib.parse import SplitResult, urlsplit
 
+from ..common.proxy import PROXY_SCHEMES, ProxyConfig, parse_proxy_url
 from ..common.settings import H2CMode
-from ..common.util import HeadersArg, normalize_headers
+from ..common.util import HeadersArg
 from ..exceptions import InvalidURLError
 
 #: A client certificate as requests and HTTPie give it: one PEM file with
@@ -44,23 +45,42 @@ class TLSSettings:
 
 @dataclass(frozen=True)
 class ProxySettings:
-    """An HTTP proxy: https:// goes through a CONNECT tunnel, http:// is sent
-    to the proxy in absolute form. ``headers`` go to the proxy only."""
+    """A proxy: ``http``, ``https`` (TLS to the proxy), ``socks4``,
+    ``socks4a``, ``socks5`` or ``socks5h`` (see :mod:`hyper.common.proxy`).
+
+    ``headers`` go to an HTTP proxy only. ``username`` and ``password`` are
+    the SOCKS credentials. ``tls`` verifies an ``https://`` proxy; None
+    verifies it as the origin of an https:// key (as requests does), with
+    the default settings for an http:// key.
+    """
 
     host: str
     port: int
     # May hold Proxy-Authorization: keep it out of reprs and logs.
     headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+    scheme: str = "http"
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    tls: TLSSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheme not in PROXY_SCHEMES:
+            raise InvalidURLError(
+                f"Unsupported proxy scheme {self.scheme!r}: use one of {', '.join(PROXY_SCHEMES)}")
 
     @classmethod
     def from_url(cls, url: str, headers: HeadersArg = None) -> ProxySettings:
-        """``http://host:port`` (credentials in the URL are not used here:
-        the caller turns them into a Proxy-Authorization header)."""
-        parts = _split(url)
-        if parts.scheme != "http":
-            raise InvalidURLError(f"Only http:// proxies are supported, not {url!r}")
-        host, port = _host_port(parts, url)
-        return cls(host, port, tuple(normalize_headers(headers)))
+        """``scheme://[user:password@]host[:port]``: credentials become
+        Proxy-Authorization for an HTTP proxy (unless ``headers`` has one),
+        the username and password for SOCKS."""
+        parsed = parse_proxy_url(url, headers)
+        return cls(parsed.host, parsed.port, parsed.headers, parsed.scheme,
+                   parsed.username, parsed.password)
+
+    def config(self, context: ssl.SSLContext | None) -> ProxyConfig:
+        """What the opener takes; ``context`` verifies an ``https://`` proxy."""
+        return ProxyConfig(self.host, self.port, self.headers, self.scheme, self.username,
+                           self.password, context if self.scheme == "https" else None)
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,13 @@ class PoolKey:
     @property
     def secure(self) -> bool:
         return self.scheme == "https"
+
+    @property
+    def proxy_tls(self) -> TLSSettings:
+        """How to verify an https:// proxy: its own settings, else the
+        origin's (https:// keys), else the defaults."""
+        assert self.proxy is not None
+        return self.proxy.tls or self.tls or TLSSettings()
 
     @property
     def h2_on_connect(self) -> bool:

@@ -43,7 +43,7 @@ from ..exceptions import (
     PoolTimeout,
 )
 from ..http20.window import BaseFlowControlManager
-from ._contexts import ContextCache
+from ._contexts import ContextCache, proxy_config_for
 from ._key import PoolKey, request_target
 from ._replay import Replay
 from ._state import Check, Connect, EntryState, Lease, PoolState, Use, Wait, WaitReason
@@ -379,15 +379,12 @@ def default_connection_factory(
     window_manager: type[BaseFlowControlManager] | None = None,
 ) -> PoolConnection:
     """A :class:`hyper.HTTPConnection` for ``key`` (not yet connected)."""
-    proxy = key.proxy
     return HTTPConnection(
         key.host,
         key.port,
         secure=key.secure,
         ssl_context=context,
-        proxy_host=proxy.host if proxy else None,
-        proxy_port=proxy.port if proxy else None,
-        proxy_headers=list(proxy.headers) if proxy else None,
+        proxy_host=proxy_config_for(key),
         timeout=config,
         window_manager=window_manager,
         h2c=key.h2c,
