@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import http
 import http.client
-import inspect
 from typing import Any
 
 from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
-from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError, SSLError
 
 from ..common.response import BaseResponse
-from ..exceptions import HyperError, ReadTimeout, TLSError
+from ..exceptions import HyperError
+from ._errors import body_error
 
-# urllib3 2.x takes the status line's version text; 1.26 does not.
 _VERSION_TEXT = {20: "HTTP/2", 11: "HTTP/1.1", 10: "HTTP/1.0"}
-_HAS_VERSION_STRING = "version_string" in inspect.signature(HTTPResponse.__init__).parameters
 
 
 def reason_phrase(status: int, given: str, version: int) -> str:
@@ -45,30 +42,18 @@ def reason_phrase(status: int, given: str, version: int) -> str:
         return ""
 
 
-def to_urllib3_error(exc: HyperError) -> HTTPError:
-    """The urllib3 exception requests expects for a failure while the body
-    is read (the one place this translation is made)."""
-    if isinstance(exc, ReadTimeout):
-        error: HTTPError = ReadTimeoutError(None, None, f"Read timed out. ({exc})")  # type: ignore[arg-type]
-    elif isinstance(exc, TLSError):
-        error = SSLError(str(exc))
-    else:
-        error = ProtocolError(f"Connection broken: {exc}", exc)
-    error.__cause__ = exc
-    return error
-
-
 class BodyReader:
     """A file-like view of a hyper response body, undecoded, for urllib3."""
 
-    def __init__(self, response: BaseResponse) -> None:
+    def __init__(self, response: BaseResponse, pool: Any = None) -> None:
         self._response = response
+        self._pool = pool
 
     def read(self, amt: int | None = None) -> bytes:
         try:
             return self._response.read(amt, decode_content=False)
         except HyperError as exc:
-            raise to_urllib3_error(exc) from exc
+            raise body_error(exc, self._pool) from exc
 
     def read1(self, amt: int | None = None) -> bytes:
         return self.read(amt if amt is not None and amt >= 0 else None)
@@ -139,22 +124,27 @@ def make_raw(
     response: BaseResponse,
     request_method: str | None = None,
     request_url: str | None = None,
+    *,
+    pool: Any = None,
+    preload_content: bool = False,
+    decode_content: bool = False,
+    retries: Any = None,
 ) -> HTTPResponse:
-    """A genuine urllib3 HTTPResponse reading ``response``'s body lazily."""
+    """A genuine urllib3 HTTPResponse reading ``response``'s body lazily
+    (all of it at once with ``preload_content``, as urllib3's pool does).
+    ``pool`` names the origin in read timeout messages."""
     reason = reason_phrase(response.status, response.reason, response.version)
-    extra: dict[str, Any] = {}
-    if _HAS_VERSION_STRING:
-        extra["version_string"] = _VERSION_TEXT.get(response.version, "HTTP/?")
     return HTTPResponse(
-        body=BodyReader(response),  # type: ignore[arg-type]
+        body=BodyReader(response, pool),  # type: ignore[arg-type]
         headers=response_headers(response),
         status=response.status,
         version=response.version,
+        version_string=_VERSION_TEXT.get(response.version, "HTTP/?"),
         reason=reason,
-        preload_content=False,
-        decode_content=False,
+        preload_content=preload_content,
+        decode_content=decode_content,
         original_response=OriginalResponse(response, reason),  # type: ignore[arg-type]
         request_method=request_method,
         request_url=request_url,
-        **extra,
+        retries=retries,
     )
