@@ -54,7 +54,9 @@ def request_error(
             pool, url, f"{what} timed out. ({what.lower()} timeout={timeout.read})")
     elif isinstance(exc, hx.PoolTimeout):
         error = EmptyPoolError(pool, str(exc))
-    elif isinstance(exc, hx.InvalidHeaderError):
+    elif isinstance(exc, (hx.InvalidHeaderError, hx.InvalidContentLengthError)):
+        # urllib3 2 refuses Content-Length values that disagree with
+        # InvalidHeader (requests' own tests expect it).
         error = InvalidHeader(str(exc))
     elif isinstance(exc, hx.InvalidURLError):
         error = LocationValueError(str(exc))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,6 +61,12 @@ class PoolManager:
         self._num_pools = max(1, num_pools)
         self._lock = threading.Lock()
         self._origins: OrderedDict[Hashable, OriginPool] = OrderedDict()
+
+    @property
+    def pools(self) -> Mapping[Hashable, OriginPool]:
+        """The origin pools kept, by (scheme, host, port, pool options), as
+        urllib3's ``PoolManager.pools`` (read-only)."""
+        return MappingProxyType(self._origins)
 
     def connection_from_host(
         self,

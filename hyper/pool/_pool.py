@@ -205,35 +205,43 @@ class ConnectionPool:
             headers = list(headers)
         avoid: set[int] = set()
         failures = connect_failures = 0
-        idempotent_retried = not self.retry_idempotent
+        # The failure an idempotent retry is making up for.
+        retried_for: HyperError | None = None
         while True:
+            lease: Lease[PoolConnection] | None = None
             try:
                 lease = self._acquire(key, config, context, avoid)
-            except (ConnectError, ConnectTimeout) as exc:
-                connect_failures += 1
-                if connect_failures <= self.connect_retries and replay.rewind():
-                    log.debug("Retrying after a failed connection attempt: %s", exc)
-                    continue
-                raise
-            try:
                 return self._exchange(lease, method, target, body, headers, config)
             except HyperError as exc:
-                self._release(lease, failed=True)
+                if lease is not None:
+                    self._release(lease, failed=True)
+                    avoid.add(lease.entry.ident)
+                if isinstance(exc, (ConnectError, ConnectTimeout)):
+                    # (A connection may connect when first used.)
+                    connect_failures += 1
+                    if connect_failures <= self.connect_retries and replay.rewind():
+                        log.debug("Retrying after a failed connection attempt: %s", exc)
+                        continue
+                    if retried_for is not None:
+                        # The caller's request failed on its connection; that
+                        # the courtesy retry could not connect is secondary
+                        # (it stays on the exception's __context__).
+                        raise retried_for  # noqa: B904 - keep its own __cause__
+                    raise
                 failures += 1
                 if exc.retry_safe and failures <= self.retries and replay.rewind():
                     log.debug("Retrying %s %s on a new connection: %s", method, target, exc)
-                    avoid.add(lease.entry.ident)
                     continue
-                if not idempotent_retried and may_retry_idempotent(method, exc) \
-                        and replay.rewind():
+                if self.retry_idempotent and retried_for is None \
+                        and may_retry_idempotent(method, exc) and replay.rewind():
                     log.debug("Retrying idempotent %s %s once on a new connection: %s",
                               method, target, exc)
-                    idempotent_retried = True
-                    avoid.add(lease.entry.ident)
+                    retried_for = exc
                     continue
                 raise
             except BaseException:
-                self._release(lease, failed=True)
+                if lease is not None:
+                    self._release(lease, failed=True)
                 raise
 
     def urlopen(
