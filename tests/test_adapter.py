@@ -303,6 +303,8 @@ class FailingConnection:
     (hx.TLSError, requests.exceptions.SSLError),
     (hx.ProxyError, requests.exceptions.ProxyError),
     (hx.InvalidHeaderError, requests.exceptions.InvalidHeader),
+    # urllib3 2 refuses disagreeing Content-Length values with InvalidHeader.
+    (hx.InvalidContentLengthError, requests.exceptions.InvalidHeader),
     (hx.InvalidURLError, urllib3.exceptions.LocationValueError),
     (hx.ContentDecodingError, requests.exceptions.ConnectionError),
     (hx.ConnectionClosed, requests.exceptions.ConnectionError),
@@ -338,6 +340,8 @@ def test_send_errors_end_as_httpadapter_ends_urllib3s(
     (hx.ConnectionClosed, urllib3.exceptions.ProtocolError),
     (hx.StreamResetError, urllib3.exceptions.ProtocolError),
     (hx.HTTP2ConnectionError, urllib3.exceptions.ProtocolError),
+    # requests' iter_content turns it into ChunkedEncodingError.
+    (hx.InvalidChunkedBodyError, urllib3.exceptions.ProtocolError),
 ])
 def test_body_errors_are_urllib3s(ours: type[hx.HyperError],
                                   theirs: type[urllib3.exceptions.HTTPError]) -> None:

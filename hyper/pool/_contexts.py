@@ -46,7 +46,12 @@ def make_context(settings: TLSSettings) -> ssl.SSLContext:
     # 1.2 or higher": below it, offer HTTP/1.1 alone.
     old = version is not None and version < ssl.TLSVersion.TLSv1_2
     alpn = (HTTP11_PROTOCOL,) if old else H2_ALPN_PROTOCOLS
-    context = create_context(settings.verify, settings.cert, alpn=alpn)
+    try:
+        context = create_context(settings.verify, settings.cert, alpn=alpn)
+    except ssl.SSLError as exc:
+        # A CA file or directory OpenSSL finds no certificate in.
+        raise TLSError(f"Could not load the TLS CA certificates from {settings.verify}: "
+                       f"{exc}") from exc
     try:
         if settings.ciphers is not None:
             context.set_ciphers(settings.ciphers)
