@@ -13,7 +13,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from hyper.contrib import HTTP20Adapter, _raw
+from hyper.contrib import HTTP20Adapter
 from servers import Certs, Server
 
 pytestmark = pytest.mark.timeout(60)

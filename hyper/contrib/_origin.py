@@ -25,6 +25,7 @@ from typing import Any, Union
 
 from urllib3 import HTTPResponse
 from urllib3.exceptions import (
+    ConnectTimeoutError,
     HostChangedError,
     InsecureRequestWarning,
     MaxRetryError,
@@ -209,7 +210,7 @@ class OriginPool:
                     raise error from exc
                 retries = retries.increment(method, url, error=error, _pool=self,  # type: ignore[arg-type]
                                             _stacktrace=exc.__traceback__)
-                if not replay.rewind():
+                if not replay.rewind() and not never_sent(error):
                     raise error from exc
                 retries.sleep()
                 continue
@@ -229,6 +230,15 @@ class OriginPool:
                 retries.sleep(raw)
                 continue
             return raw
+
+
+def never_sent(error: Exception) -> bool:
+    """Whether the request failed before it was sent: no connection was made
+    (directly or to the proxy), so even a body that cannot be rewound, such
+    as a generator, is still whole."""
+    if isinstance(error, ProxyError):
+        error = error.original_error
+    return isinstance(error, ConnectTimeoutError)
 
 
 def timeout_config(timeout: _TimeoutArg) -> TimeoutConfig:
