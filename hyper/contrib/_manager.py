@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import LocationValueError
 
 from ..pool import ConnectionPool, ProxySettings
-from ._origin import OriginPool, TLSOptions
+from ._origin import ConnectionOptions, OriginPool
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -51,7 +51,7 @@ class PoolManager:
     def __init__(
         self,
         pool: ConnectionPool,
-        options: TLSOptions,
+        options: ConnectionOptions,
         proxy: ProxySettings | None = None,
         num_pools: int = 10,
     ) -> None:

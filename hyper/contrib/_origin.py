@@ -18,6 +18,7 @@ a genuine urllib3 ``HTTPResponse`` (:mod:`hyper.contrib._raw`).
 
 from __future__ import annotations
 
+import ssl
 import threading
 import warnings
 from collections.abc import Mapping
@@ -57,13 +58,14 @@ _TLS_ATTRIBUTES = ("cert_reqs", "ca_certs", "ca_cert_dir", "cert_file", "key_fil
 _RETRIED = (TimeoutError_, ProtocolError, SSLError, ProxyError)
 
 
-class TLSOptions:
-    """What is not in urllib3's pool key but decides hyper's TLS: the
-    adapter's ``ciphers`` and ``ssl_version``, and the h2c mode."""
+class ConnectionOptions:
+    """The adapter's settings that urllib3's pool key does not carry but
+    hyper's does: ``ciphers``, ``ssl_version`` and the h2c mode."""
 
     __slots__ = ("ciphers", "h2c", "ssl_version")
 
-    def __init__(self, ciphers: str | None, ssl_version: Any, h2c: H2CMode) -> None:
+    def __init__(self, ciphers: str | None, ssl_version: ssl.TLSVersion | None,
+                 h2c: H2CMode) -> None:
         self.ciphers = ciphers
         self.ssl_version = ssl_version
         self.h2c = h2c
@@ -83,7 +85,7 @@ class OriginPool:
         scheme: str,
         host: str,
         port: int,
-        options: TLSOptions,
+        options: ConnectionOptions,
         proxy: ProxySettings | None = None,
         *,
         cert_reqs: str | None = None,

@@ -41,7 +41,7 @@ from ..exceptions import InvalidURLError
 from ..http20.window import BaseFlowControlManager
 from ..pool import ConnectionPool, PoolConnection, ProxySettings
 from ._manager import PoolManager, check_pool_kwargs
-from ._origin import TLSOptions
+from ._origin import ConnectionOptions
 
 _DEFAULT_POOLSIZE = 10
 
@@ -130,7 +130,7 @@ class HTTP20Adapter(HTTPAdapter):
         self._pool_maxsize = maxsize
         self._pool_block = block
         self.pool = self.make_pool(connections, maxsize, block)
-        self._options = TLSOptions(self.ciphers, self.ssl_version, self.h2c)
+        self._options = ConnectionOptions(self.ciphers, self.ssl_version, self.h2c)
         self.poolmanager = PoolManager(self.pool, self._options, num_pools=connections)
 
     def make_pool(self, connections: int, maxsize: int, block: bool) -> ConnectionPool:
