@@ -18,6 +18,9 @@ Endpoints (see ``ROUTES`` at the bottom):
   ``/redirect-to?url=&status=``, ``/basic-auth/{user}/{pass}``,
   ``/delay/{s}``, ``/slow-body/{s}``, ``/trailers``, ``/push``,
   ``/pushed/{name}``, ``/token/{tok}``.
+- ``/flaky/{code}/{n}/{tok}``: the first ``n`` requests with token ``tok``
+  are answered ``code`` (with ``Retry-After: {s}`` given ``?retry-after=s``),
+  later ones 200 with the number of the attempt as body (retry tests).
 
 ``payload(n)`` gives the bytes ``/bytes/{n}`` and ``/stream/{n}`` send.
 """
@@ -385,6 +388,21 @@ async def token(req: Request, match: re.Match[str]) -> None:
     await req.respond(200, tok.encode("latin-1"), [(b"x-token", tok.encode("latin-1"))])
 
 
+#: Requests seen so far per /flaky token.
+_FLAKY_ATTEMPTS: dict[str, int] = {}
+
+
+async def flaky(req: Request, match: re.Match[str]) -> None:
+    tok = match["tok"]
+    attempt = _FLAKY_ATTEMPTS[tok] = _FLAKY_ATTEMPTS.get(tok, 0) + 1
+    if attempt > int(match["n"]):
+        await req.respond(200, str(attempt).encode())
+        return
+    query = dict(parse_qsl(req.query))
+    headers = [(b"retry-after", query["retry-after"].encode())] if "retry-after" in query else []
+    await req.respond(int(match["code"]), str(attempt).encode(), headers)
+
+
 _CODINGS = "|".join(sorted(COMPRESSORS))
 
 ROUTES: list[tuple[re.Pattern[str], Handler]] = [
@@ -410,6 +428,7 @@ ROUTES: list[tuple[re.Pattern[str], Handler]] = [
         (r"/push", push),
         (r"/pushed/(?P<name>[ab])", pushed),
         (r"/token/(?P<tok>[A-Za-z0-9._~-]{1,200})", token),
+        (r"/flaky/(?P<code>[2-5]\d\d)/(?P<n>\d{1,3})/(?P<tok>[A-Za-z0-9._~-]{1,200})", flaky),
     ]
 ]
 

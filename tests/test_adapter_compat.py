@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import SKIP_HEADER
+from urllib3.util.retry import Retry
 
 from app import payload
 from hyper.contrib import HTTP20Adapter
@@ -265,6 +267,57 @@ def read_timeout(s: requests.Session, base: str) -> Any:
     return slow_headers, slow_body, malformed, s.get(base + "/token/ok", timeout=(5, 5)).text
 
 
+def retried(s: requests.Session, base: str, retry: Retry | int, path: str,
+            method: str = "GET") -> Any:
+    """``path`` (under /flaky/, a fresh token appended) through an adapter
+    of the session's class made with ``max_retries=retry``: the status and
+    the attempt that answered, or the exception and its cause's type."""
+    adapter = type(s.get_adapter(base + "/"))(max_retries=retry)
+    s.mount(base + "/flaky/", adapter)
+    path, _, query = path.partition("?")
+    url = f"{base}/flaky/{path}/{uuid.uuid4().hex}" + (f"?{query}" if query else "")
+    try:
+        r = s.request(method, url, timeout=(10, 5))
+        return r.status_code, r.text
+    except requests.RequestException as exc:
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return f"raised {type(exc).__name__}", type(reason).__name__
+    finally:
+        adapter.close()
+
+
+def status_retries(s: requests.Session, base: str) -> Any:
+    forced = Retry(total=3, status_forcelist=[500], backoff_factor=0.01)
+    return [
+        retried(s, base, forced, "500/2"),
+        retried(s, base, forced, "500/9"),
+        retried(s, base, Retry(total=3, status_forcelist=[500], raise_on_status=False), "500/9"),
+        # POST is not among Retry's allowed_methods by default.
+        retried(s, base, forced, "500/1", "POST"),
+        retried(s, base, Retry(total=3, status_forcelist=[500], allowed_methods=["POST"]),
+                "500/1", "POST"),
+        retried(s, base, Retry(total=None, status=1, status_forcelist=[502]), "502/5"),
+        # An int is Retry(total=n): no status retries.
+        retried(s, base, 3, "500/1"),
+        # 503 with Retry-After is retried without a status_forcelist.
+        retried(s, base, Retry(total=2), "503/1?retry-after=0"),
+        retried(s, base, Retry(total=2, respect_retry_after_header=False), "503/1?retry-after=0"),
+    ]
+
+
+def read_retries(s: requests.Session, base: str) -> Any:
+    def slow(retry: Retry, method: str = "GET") -> Any:
+        adapter = type(s.get_adapter(base + "/"))(max_retries=retry)
+        s.mount(base + "/delay/", adapter)
+        try:
+            return outcome(lambda: s.request(method, base + "/delay/10", timeout=(10, 0.3)))
+        finally:
+            adapter.close()
+
+    return [slow(Retry(total=1, read=1)), slow(Retry(total=1, read=1), "POST"),
+            slow(Retry(total=1, read=False))]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "get": get_with_query_and_headers,
     "post-bodies": post_bodies,
@@ -282,6 +335,8 @@ SCENARIOS: dict[str, Scenario] = {
     "elapsed-misc": elapsed_and_misc,
     "host-header": host_and_hop_by_hop_headers,
     "read-timeout": read_timeout,
+    "status-retries": status_retries,
+    "read-retries": read_retries,
 }
 
 EXPECTED: dict[str, Callable[[Any], bool]] = {
@@ -307,6 +362,13 @@ EXPECTED: dict[str, Callable[[Any], bool]] = {
     "elapsed-misc": lambda r: r[0] and r[1] and r[3] and r[4] and r[5] == 200,
     "read-timeout": lambda r: r[0] == "raised ReadTimeout" and r[1] == "raised ConnectionError"
     and r[2] is True and r[3] == "ok",
+    "status-retries": lambda r: r == [
+        (200, "3"), ("raised RetryError", "ResponseError"), (500, "4"), (500, "1"), (200, "2"),
+        ("raised RetryError", "ResponseError"), (500, "1"), (200, "2"), (503, "1")],
+    # Read retries used up: MaxRetryError(ReadTimeoutError), which requests
+    # reports as ConnectionError; POST and read=False re-raise the timeout.
+    "read-retries": lambda r: r == ["raised ConnectionError", "raised ReadTimeout",
+                                    "raised ReadTimeout"],
 }
 
 

@@ -1,6 +1,6 @@
 """The ``raw`` of a response through HTTP20Adapter: its file-like face
-(read1, fileno), its http.client-like ``_original_response``, and urllib3
-versions without ``version_string``. Real servers on loopback.
+(read1, fileno) and its http.client-like ``_original_response``. Real
+servers on loopback.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from hyper.contrib import HTTP20Adapter, _raw
+from hyper.contrib import HTTP20Adapter
 from servers import Certs, Server
 
 pytestmark = pytest.mark.timeout(60)
@@ -59,14 +59,3 @@ def test_original_response_acts_as_http_clients(
     assert original.getheader("x-absent", "none") == "none"
     assert repr(original) == "<OriginalResponse 200 version=20>"
 
-
-def test_urllib3_without_version_string(
-    session: requests.Session, h2_server: Server, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """urllib3 1.26's HTTPResponse takes no ``version_string``: it is left out."""
-    assert session.get(h2_server.url + "/get").raw.version_string == "HTTP/2"
-    monkeypatch.setattr(_raw, "_HAS_VERSION_STRING", False)
-    r = session.get(h2_server.url + "/get")
-    assert (r.status_code, r.raw.version) == (200, 20)
-    # urllib3 2's own default when it is not given.
-    assert r.raw.version_string == "HTTP/?"

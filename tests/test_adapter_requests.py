@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from hyper.contrib import HTTP20Adapter
 from servers import Certs, Server
@@ -41,10 +42,11 @@ def received(response: requests.Response) -> dict[str, list[str]]:
     return headers
 
 
-def test_adapter_mounted_for_another_scheme_refuses_it() -> None:
+@pytest.mark.parametrize("adapter_class", [HTTPAdapter, HTTP20Adapter])
+def test_adapter_mounted_for_another_scheme_refuses_it(adapter_class: type[HTTPAdapter]) -> None:
     with requests.Session() as session:
-        session.mount("ftp://", HTTP20Adapter())
-        with pytest.raises(requests.exceptions.InvalidSchema, match="cannot send ftp:// URLs"):
+        session.mount("ftp://", adapter_class())
+        with pytest.raises(requests.exceptions.InvalidURL, match="ftp"):
             session.get("ftp://127.0.0.1/file")
 
 

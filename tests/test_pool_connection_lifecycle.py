@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+import hyper.exceptions as hx
+from hyper.common.settings import H2CMode
 from hyper.common.timeouts import TimeoutConfig
 from hyper.exceptions import ConnectionClosed, ConnectTimeout, PoolTimeout
 from hyper.pool import (
@@ -24,6 +26,7 @@ from hyper.pool import (
     EntryState,
     PoolConnection,
     PoolKey,
+    TLSSettings,
     default_connection_factory,
 )
 from servers import Certs, Server
@@ -216,3 +219,45 @@ def test_connection_failing_its_check_and_close_is_replaced(
     assert "Pooled connection failed its check: the check failed" in messages
     close_failed = "Error while closing a pooled connection: close failed after closing"
     assert messages.count(close_failed) == 2
+
+
+def test_connect_retries_count_attempts() -> None:
+    attempts: list[int] = []
+
+    def factory(key: PoolKey, context: Any, config: Any) -> Any:
+        attempts.append(key.port)
+        return default_connection_factory(key, context, config)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        with ConnectionPool(connect_retries=2, connection_factory=factory) as pool, \
+                pytest.raises(hx.ConnectError):
+            pool.request(PoolKey("http", "127.0.0.1", port, h2c=H2CMode.OFF), "GET", "/")
+    assert attempts == [port] * 3
+
+
+def test_a_non_hyper_error_while_connecting_leaves_the_pool_clean() -> None:
+    class Broken:
+        version = None
+
+        def connect(self) -> None:
+            raise RuntimeError("boom")
+
+        def close(self) -> None:
+            """Nothing is open."""
+
+    key = PoolKey("https", "127.0.0.1", 9, TLSSettings())
+    with ConnectionPool(connection_factory=lambda *_: Broken()) as pool:  # type: ignore[arg-type,return-value]
+        with pytest.raises(RuntimeError, match="boom"):
+            pool.request(key, "GET", "/")
+        assert pool.connection_states(key) == []
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("http://h.invalid:99999/", "Invalid port"),
+    ("http:///path", "No host"),
+])
+def test_bad_urls_are_invalid_url_errors(url: str, message: str) -> None:
+    with pytest.raises(hx.InvalidURLError, match=message):
+        PoolKey.for_url(url)

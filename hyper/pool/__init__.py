@@ -15,10 +15,18 @@ from __future__ import annotations
 from ..common.settings import H2CMode
 from ._contexts import ContextCache, make_context
 from ._key import PoolKey, ProxySettings, TLSSettings, request_target
-from ._pool import ConnectionFactory, ConnectionPool, PoolConnection, default_connection_factory
+from ._pool import (
+    IDEMPOTENT_METHODS,
+    ConnectionFactory,
+    ConnectionPool,
+    PoolConnection,
+    default_connection_factory,
+)
+from ._replay import Replay
 from ._state import EntryState, PoolStateError
 
 __all__ = [
+    "IDEMPOTENT_METHODS",
     "ConnectionFactory",
     "ConnectionPool",
     "ContextCache",
@@ -28,6 +36,7 @@ __all__ = [
     "PoolKey",
     "PoolStateError",
     "ProxySettings",
+    "Replay",
     "TLSSettings",
     "default_connection_factory",
     "make_context",

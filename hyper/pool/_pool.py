@@ -15,6 +15,16 @@ stream, or REFUSED_STREAM) is sent again, on a new connection, when its
 body can be sent again; at most ``retries`` times. Connection failures
 (refused, connect timeout) are retried ``connect_retries`` times.
 
+A request with an idempotent method whose connection failed (closed,
+reset, or ended by an HTTP/2 connection error) before its response head
+arrived is sent once more on a new connection (``retry_idempotent``):
+RFC 9110 section 9.2.2, "a client SHOULD NOT automatically retry a
+request with a non-idempotent method unless it has some means to know that
+the request semantics are actually idempotent", and section 9.2.2 allows
+it for idempotent ones "if the underlying connection closed before the
+response was received". So a server that cuts in-flight requests when it
+reaches its per-connection request limit costs the caller nothing.
+
 Connections idle for ``idle_timeout`` seconds are closed by a small reaper
 thread, which runs only while some connection is idle.
 """
@@ -29,7 +39,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..common.body import BodyArg
 from ..common.response import BaseResponse
@@ -38,7 +48,9 @@ from ..common.util import HeadersArg
 from ..connection import HTTPConnection
 from ..exceptions import (
     ConnectError,
+    ConnectionClosed,
     ConnectTimeout,
+    HTTP2ConnectionError,
     HyperError,
     PoolTimeout,
 )
@@ -85,6 +97,19 @@ class PoolConnection(Protocol):
     def close(self) -> None: ...
 
 
+#: RFC 9110 section 9.2.2: the methods defined idempotent.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+#: Failures of the connection itself (not of one stream, nor a timeout,
+#: which may well repeat): what ``retry_idempotent`` retries.
+_CONNECTION_FAILURES = (ConnectionClosed, HTTP2ConnectionError)
+
+
+def may_retry_idempotent(method: str, exc: HyperError) -> bool:
+    """Whether a failed request may be sent once more by ``retry_idempotent``."""
+    return method.upper() in IDEMPOTENT_METHODS and isinstance(exc, _CONNECTION_FAILURES)
+
+
 #: Makes the connection for a key: ``factory(key, ssl_context, timeout)``.
 ConnectionFactory = Callable[[PoolKey, "ssl.SSLContext | None", TimeoutConfig], PoolConnection]
 
@@ -110,6 +135,9 @@ class ConnectionPool:
     :param retries: how often a request the server did not process is sent
         again.
     :param connect_retries: how often a failed connection attempt is retried.
+    :param retry_idempotent: send a request with an idempotent method once
+        more, on a new connection, when its connection failed before the
+        response head arrived.
     :param window_manager: the HTTP/2 flow-control manager class.
     :param connection_factory: makes connections (tests and embedders);
         the default makes :class:`hyper.HTTPConnection` objects.
@@ -125,6 +153,7 @@ class ConnectionPool:
         pool_timeout: float | None = None,
         retries: int = 3,
         connect_retries: int = 0,
+        retry_idempotent: bool = True,
         window_manager: type[BaseFlowControlManager] | None = None,
         connection_factory: ConnectionFactory | None = None,
     ) -> None:
@@ -137,6 +166,7 @@ class ConnectionPool:
         self.pool_timeout = pool_timeout
         self.retries = retries
         self.connect_retries = connect_retries
+        self.retry_idempotent = retry_idempotent
         self.window_manager = window_manager
         self._factory: ConnectionFactory = connection_factory or partial(
             default_connection_factory, window_manager=window_manager)
@@ -175,27 +205,43 @@ class ConnectionPool:
             headers = list(headers)
         avoid: set[int] = set()
         failures = connect_failures = 0
+        # The failure an idempotent retry is making up for.
+        retried_for: HyperError | None = None
         while True:
+            lease: Lease[PoolConnection] | None = None
             try:
                 lease = self._acquire(key, config, context, avoid)
-            except (ConnectError, ConnectTimeout) as exc:
-                connect_failures += 1
-                if connect_failures <= self.connect_retries and replay.rewind():
-                    log.debug("Retrying after a failed connection attempt: %s", exc)
-                    continue
-                raise
-            try:
                 return self._exchange(lease, method, target, body, headers, config)
             except HyperError as exc:
-                self._release(lease, failed=True)
+                if lease is not None:
+                    self._release(lease, failed=True)
+                    avoid.add(lease.entry.ident)
+                if isinstance(exc, (ConnectError, ConnectTimeout)):
+                    # (A connection may connect when first used.)
+                    connect_failures += 1
+                    if connect_failures <= self.connect_retries and replay.rewind():
+                        log.debug("Retrying after a failed connection attempt: %s", exc)
+                        continue
+                    if retried_for is not None:
+                        # The caller's request failed on its connection; that
+                        # the courtesy retry could not connect is secondary
+                        # (it stays on the exception's __context__).
+                        raise retried_for  # noqa: B904 - keep its own __cause__
+                    raise
                 failures += 1
                 if exc.retry_safe and failures <= self.retries and replay.rewind():
                     log.debug("Retrying %s %s on a new connection: %s", method, target, exc)
-                    avoid.add(lease.entry.ident)
+                    continue
+                if self.retry_idempotent and retried_for is None \
+                        and may_retry_idempotent(method, exc) and replay.rewind():
+                    log.debug("Retrying idempotent %s %s once on a new connection: %s",
+                              method, target, exc)
+                    retried_for = exc
                     continue
                 raise
             except BaseException:
-                self._release(lease, failed=True)
+                if lease is not None:
+                    self._release(lease, failed=True)
                 raise
 
     def urlopen(
@@ -226,6 +272,12 @@ class ConnectionPool:
         """The states of ``key``'s connections (for tests and debugging)."""
         with self._lock:
             return [entry.state for entry in self._state.entries(key)]
+
+    def pool_keys(self) -> list[PoolKey]:
+        """The keys the pool holds connections for."""
+        with self._lock:
+            keys = self._state.keys()
+        return cast("list[PoolKey]", keys)
 
     def connections(self, key: PoolKey) -> list[PoolConnection]:
         """``key``'s connections, in the order they were opened."""
@@ -399,4 +451,11 @@ def _close_all(connections: list[PoolConnection]) -> None:
             log.debug("Error while closing a pooled connection: %s", exc)
 
 
-__all__ = ["ConnectionFactory", "ConnectionPool", "PoolConnection", "default_connection_factory"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "ConnectionFactory",
+    "ConnectionPool",
+    "PoolConnection",
+    "default_connection_factory",
+    "may_retry_idempotent",
+]
