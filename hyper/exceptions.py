@@ -110,6 +110,13 @@ class ProxyError(HyperError):
     """The proxy refused the connection or answered CONNECT with an error."""
 
 
+class ProxyUnreachableError(ProxyError):
+    """No connection to the proxy itself could be opened (refused, no route,
+    name not found). Nothing was sent, so the request may be retried."""
+
+    retry_safe = True
+
+
 class Timeout(HyperError):
     """A wait ran past its timeout. hyper never waits without one."""
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import LOOPBACK, ServerError, _spawn, free_port, stop_process, tcp_accepts, wait_ready
+from servers import LOOPBACK, ServerError, free_port, spawn, stop_process, tcp_accepts, wait_ready
 
 RELAY_TIMEOUT = 30.0
 
@@ -52,7 +52,7 @@ def start_microsocks(
         if username is not None:
             argv += ["-u", username, "-P", str(password)]
         log = workdir / f"microsocks-{port}.log"
-        proc = _spawn(argv, log)
+        proc = spawn(argv, log)
         try:
             wait_ready(proc, lambda port=port: tcp_accepts(port), (log,), "microsocks")
         except ServerError:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import h11
 
-from ..exceptions import ConnectError, ConnectTimeout, ProxyError, TLSError
+from ..exceptions import ConnectError, ConnectTimeout, ProxyError, ProxyUnreachableError, TLSError
 from ..tls import H2_PROTOCOL, HTTP11_PROTOCOL, create_context, h2_allowed, http11_twin
 from .proxy import ProxyArg, ProxyConfig, proxy_config
 from .socks import SocksHandshake, SocksVersion
@@ -141,7 +141,11 @@ def open_transport(
 
 
 def _tcp_connect(
-    host: str, port: int, deadline: Deadline, error: type[ConnectError | ProxyError], what: str
+    host: str,
+    port: int,
+    deadline: Deadline,
+    error: type[ConnectError | ProxyUnreachableError],
+    what: str,
 ) -> socket.socket:
     try:
         sock = socket.create_connection((host, port), timeout=deadline.remaining())
@@ -199,7 +203,8 @@ def _http11_context(context: ssl.SSLContext, host: str, tls: ssl.SSLSocket) -> s
 
 def _proxy_connect(proxy: ProxyConfig, deadline: Deadline) -> socket.socket:
     """A socket to the proxy itself: TCP, then TLS for an https:// proxy."""
-    sock = _tcp_connect(proxy.host, proxy.port, deadline, ProxyError, f"the proxy {proxy.name}")
+    sock = _tcp_connect(proxy.host, proxy.port, deadline, ProxyUnreachableError,
+                        f"the proxy {proxy.name}")
     if proxy.scheme != "https":
         return sock
     # hyper speaks HTTP/1.1 to proxies: offer nothing else by ALPN.

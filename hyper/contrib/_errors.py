@@ -40,7 +40,8 @@ def request_error(
     if isinstance(exc, hx.ConnectTimeout):
         error = ConnectTimeoutError(
             pool, f"Connection to {pool.host} timed out. (connect timeout={timeout.connect})")
-    elif isinstance(exc, hx.ConnectError):
+    elif isinstance(exc, (hx.ConnectError, hx.ProxyUnreachableError)):
+        # (Through a proxy, wrapped in ProxyError below, as urllib3 does.)
         error = NewConnectionError(pool, f"Failed to establish a new connection: {exc}")
     elif isinstance(exc, hx.ProxyError):
         # The CONNECT answer or the proxy's own failure; not a connect

@@ -53,6 +53,7 @@ from ..exceptions import (
     HTTP2ConnectionError,
     HyperError,
     PoolTimeout,
+    ProxyUnreachableError,
 )
 from ..http20.window import BaseFlowControlManager
 from ._contexts import ContextCache, proxy_config_for
@@ -216,7 +217,7 @@ class ConnectionPool:
                 if lease is not None:
                     self._release(lease, failed=True)
                     avoid.add(lease.entry.ident)
-                if isinstance(exc, (ConnectError, ConnectTimeout)):
+                if isinstance(exc, (ConnectError, ConnectTimeout, ProxyUnreachableError)):
                     # (A connection may connect when first used.)
                     connect_failures += 1
                     if connect_failures <= self.connect_retries and replay.rewind():
