@@ -146,15 +146,7 @@ def _address(text: str, family: int) -> str:
 
 #: Modules known to leak, and why: their leak is listed at the end of the run
 #: instead of failing it. Remove a module once its cause is fixed.
-KNOWN_LEAKS: dict[str, str] = {
-    "test_httpie_plugin": (
-        "one socket and one hyper-pool-reaper thread per in-process HTTPie run: "
-        "HTTPie never closes its requests session, and the reaper thread of "
-        "the adapter's ConnectionPool (hyper/pool/_pool.py, target=self._reap) "
-        "keeps the pool and its idle connection alive until idle_timeout (60 s "
-        "by default) runs out"
-    ),
-}
+KNOWN_LEAKS: dict[str, str] = {}
 _SEEN_KNOWN = pytest.StashKey[list[str]]()
 
 

@@ -7,6 +7,7 @@ Connections are counted through the pool's ``connection_factory``.
 
 from __future__ import annotations
 
+import gc
 import io
 import threading
 import time
@@ -259,6 +260,25 @@ def test_idle_connections_close_after_the_idle_timeout(
     assert factory.made[0].connection is None  # type: ignore[attr-defined]
     assert get(pool, key, "/get")[0] == 200
     assert factory.count == 2
+
+
+def test_a_pool_dropped_without_close_closes_its_connections(
+    h2_server: Server, certs: Certs, factory: CountingFactory,
+) -> None:
+    """The reaper thread does not keep a forgotten pool (a requests Session
+    never closed) alive: once the pool is collected, the reaper closes what
+    it held and ends."""
+    pool = ConnectionPool(idle_timeout=60.0, connection_factory=factory)
+    key = key_for(h2_server, certs)
+    assert get(pool, key, "/get")[0] == 200
+    (reaper,) = [t for t in threading.enumerate() if t.name == "hyper-pool-reaper"
+                 and t is pool._reaper]
+    del pool
+    gc.collect()
+    reaper.join(10)
+    assert not reaper.is_alive()
+    # Closed: the HTTPConnection has let its protocol connection go.
+    assert factory.made[0].connection is None  # type: ignore[attr-defined]
 
 
 # -- HTTP/2 streams that do not disturb each other ---------------------------------------------

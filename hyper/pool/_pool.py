@@ -401,8 +401,14 @@ class ConnectionPool:
             start_reaper = (self._state.idle_timeout is not None and self._reaper is None
                             and self._state.has_idle())
             if start_reaper:
+                # The thread holds the pool weakly: a pool dropped without
+                # close() (a requests Session never closed) is not kept alive
+                # by it, and its connections are closed by it.
+                wake = self._reaper_wake
+                pool_ref = weakref.ref(self, lambda _ref: wake.set())
                 self._reaper = threading.Thread(
-                    target=self._reap, name="hyper-pool-reaper", daemon=True)
+                    target=_reap, args=(pool_ref, self._state, self._cond, wake),
+                    name="hyper-pool-reaper", daemon=True)
             self._cond.notify_all()
         if start_reaper:
             assert self._reaper is not None
@@ -411,19 +417,30 @@ class ConnectionPool:
 
     # -- idle timeout -----------------------------------------------------------------
 
-    def _reap(self) -> None:
-        """Close connections as their idle time runs out; stop when none is idle."""
-        while True:
-            self._reaper_wake.clear()
-            with self._cond:
-                next_at = self._state.expire(time.monotonic())
-                closable = self._state.take_closable()
-                if next_at is None:
-                    self._reaper = None
-            _close_all(closable)
-            if next_at is None:
-                return
-            self._reaper_wake.wait(max(0.0, next_at - time.monotonic()) + 0.01)
+def _reap(
+    pool_ref: weakref.ref[ConnectionPool],
+    state: PoolState[PoolConnection],
+    cond: threading.Condition,
+    wake: threading.Event,
+) -> None:
+    """The reaper thread: close connections as their idle time runs out; stop
+    when none is idle. If the pool itself is gone, close everything it held."""
+    while True:
+        wake.clear()
+        with cond:
+            pool = pool_ref()
+            if pool is None:
+                state.close_all()
+            next_at = state.expire(time.monotonic())
+            closable = state.take_closable()
+            if next_at is None and pool is not None:
+                pool._reaper = None
+            del pool
+        _close_all(closable)
+        if next_at is None:
+            return
+        wake.wait(max(0.0, next_at - time.monotonic()) + 0.01)
+
 
 def default_connection_factory(
     key: PoolKey,
