@@ -35,6 +35,8 @@ __all__ = [
     "HTTP11Error",
     "HTTP20Error",
     "HyperError",
+    "InvalidChunkedBodyError",
+    "InvalidContentLengthError",
     "InvalidHeaderError",
     "InvalidURLError",
     "LocalProtocolError",
@@ -128,7 +130,9 @@ class WriteTimeout(Timeout):
 
 
 class PoolTimeout(Timeout):
-    """No pooled connection became free within the timeout."""
+    """No pooled connection became free within the timeout (or, on an
+    HTTP/1.1 connection shared by threads, another thread's exchange did not
+    end in time)."""
 
 
 class ConnectionClosed(HyperError):
@@ -144,6 +148,19 @@ class RemoteProtocolError(HyperError):
 
 class HTTP11Error(RemoteProtocolError):
     """The server broke HTTP/1.1's message syntax."""
+
+
+class InvalidContentLengthError(HTTP11Error):
+    """The response's Content-Length is invalid or given twice with different
+    values (RFC 9112 section 6.3: "the recipient MUST treat it as an
+    unrecoverable error"). urllib3 raises ProtocolError here; the requests
+    adapter maps it to requests' ConnectionError."""
+
+
+class InvalidChunkedBodyError(HTTP11Error):
+    """The chunked response body is malformed (a bad chunk size line or
+    chunk end). urllib3 raises ProtocolError (InvalidChunkLength); requests
+    turns it into ChunkedEncodingError while streaming."""
 
 
 class ContentDecodingError(RemoteProtocolError):
