@@ -23,6 +23,7 @@ This module holds the state and the waiting only; no I/O.
 
 from __future__ import annotations
 
+import collections
 import enum
 import threading
 
@@ -62,6 +63,8 @@ class ExchangeGate:
         #: The number of the current (or last) exchange.
         self.number = 0
         self._owner: int | None = None
+        # The threads waiting to begin an exchange, in arrival order.
+        self._queue: collections.deque[object] = collections.deque()
 
     def begin(self, wait: float | None) -> int:
         """Start an exchange for the calling thread; its number.
@@ -71,22 +74,39 @@ class ExchangeGate:
         once: waiting for it would wait forever.
         """
         me = threading.get_ident()
+        ticket = object()
         with self._cond:
             if self.phase is not Phase.IDLE and self._owner == me:
                 raise LocalProtocolError(
                     "Read the previous response before sending another request on this "
                     f"connection (it is {self.phase.value})")
-            if not self._cond.wait_for(lambda: self.phase is Phase.IDLE, wait):
-                raise PoolTimeout(
-                    f"Timed out after {wait} s waiting for another thread's request on this "
-                    "HTTP/1.1 connection to finish (one request at a time: read or close "
-                    "each response, or give each thread its own connection or a pool)")
+            # First come, first served: without the queue a thread that just
+            # ended its exchange could start the next one before a thread
+            # that has waited long, again and again.
+            self._queue.append(ticket)
+            try:
+                if not self._cond.wait_for(lambda: self._my_turn(ticket), wait):
+                    raise PoolTimeout(
+                        f"Timed out after {wait} s waiting for another thread's request on "
+                        "this HTTP/1.1 connection to finish (one request at a time: read or "
+                        "close each response, or give each thread its own connection or "
+                        "a pool)")
+            finally:
+                self._queue.remove(ticket)
+                # (The next in line may be able to go now.)
+                self._cond.notify_all()
             return self._begin(me)
 
+    def _my_turn(self, ticket: object) -> bool:
+        return self.phase is Phase.IDLE and self._queue[0] is ticket
+
     def try_begin(self) -> int | None:
-        """Start an exchange if none runs (its number), else None at once."""
+        """Start an exchange if none runs and no thread waits for one (its
+        number), else None at once."""
         with self._cond:
-            return self._begin(threading.get_ident()) if self.phase is Phase.IDLE else None
+            if self.phase is Phase.IDLE and not self._queue:
+                return self._begin(threading.get_ident())
+            return None
 
     def _begin(self, owner: int) -> int:
         self.phase = _TRANSITIONS[(self.phase, Step.BEGIN)]
@@ -111,7 +131,7 @@ class ExchangeGate:
                 return False
             self.phase = Phase.IDLE
             self._owner = None
-            self._cond.notify()
+            self._cond.notify_all()
             return True
 
     def awaiting_mine(self) -> int:
