@@ -21,11 +21,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from h1load import LoadResult, run_shared  # noqa: E402
-from servers import Launcher, make_certs  # noqa: E402
-
 import hyper  # noqa: E402
+from h1load import LoadResult, run_shared  # noqa: E402
 from hyper.tls import init_context  # noqa: E402
+from servers import Launcher, make_certs  # noqa: E402
 
 #: The longest one run may take (seconds) before its threads count as stuck.
 RUN_BOUND = 300.0
