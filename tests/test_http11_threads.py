@@ -222,3 +222,38 @@ def test_a_response_outlived_by_its_exchange_reads_nothing_more(tcp_peers: Peers
     old.close()  # a no-op for the running exchange
     assert new.read() == b"0123456789"
     conn.close()
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",  # to a HEAD request
+], ids=["204", "length-0", "head"])
+def test_a_response_without_a_body_does_not_hold_the_connection(
+    tcp_peers: Peers, answer: bytes,
+) -> None:
+    """As http.client closes such a response at once, another thread's
+    request goes through without anyone reading it."""
+    peer = tcp_peers([head(), reply(answer), head(), reply(OK)])
+    conn = h1(peer)
+    conn.request("HEAD" if b"Length: 5" in answer else "GET", "/")
+    empty = conn.get_response()
+    assert empty.closed
+    bodies: list[bytes] = []
+
+    def other() -> None:
+        bodies.append(_get_body(conn))
+
+    thread = threading.Thread(target=other, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert bodies == [b"hello"]
+    assert empty.read() == b""
+    assert peer.connections == 1
+    conn.close()
+
+
+def _get_body(conn: Any) -> bytes:
+    conn.request("GET", "/")
+    body: bytes = conn.get_response().read()
+    return body

@@ -102,6 +102,8 @@ class HTTP11Connection:
         # readable while idle means trouble, not a TLS session ticket).
         self._reused = False
         self._held_head: h11.Response | None = None
+        # Whether the exchange's request is HEAD (its answer has no body).
+        self._head_request = False
         # Whether the response being read is chunked (to name its errors).
         self._chunked = False
         # True once the server closed its side (h11 then reports errors
@@ -171,6 +173,7 @@ class HTTP11Connection:
             with self._io(number):
                 self._get_ready()
                 self._read_timeout = config.read
+                self._head_request = request.method == b"HEAD"
                 self._h11.send(request)  # (h11 tracks the state; the head is ours)
                 self._write(head, Deadline(config.read))
             for chunk in iter_body(body):
@@ -269,9 +272,26 @@ class HTTP11Connection:
             self._fail(number)
             raise HTTP11Error(f"The server switched protocols unasked ({head.status_code})")
         self._gate.advance(number, Step.HEAD)
+        empty = self._empty_body(head)
+        if empty:
+            # An answer to HEAD, a 204 or 304, a Content-Length of 0: the
+            # exchange is over with its head (http.client closes such a
+            # response at once), so the next request need not wait for a
+            # read() nobody will call. h11 ends such a body without reading.
+            with self._io(number):
+                event = self._next_event()
+                assert isinstance(event, h11.EndOfMessage)
+                self._finish(number)
         version = 10 if head.http_version == b"1.0" else 11
         return HTTP11Response(head.status_code, head.reason.decode("latin-1"),
-                              head.headers.raw_items(), self, number, version)
+                              head.headers.raw_items(), self, number, version, ended=empty)
+
+    def _empty_body(self, head: h11.Response) -> bool:
+        """Whether the response has no body at all (RFC 9112 section 6.3,
+        points 1 and 6)."""
+        if self._head_request or head.status_code in (204, 304):
+            return True
+        return any(name == b"content-length" and value == b"0" for name, value in head.headers)
 
     def _next_response_head(self) -> h11.Response | h11.InformationalResponse:
         """The calling thread's final response head, or a 101 (used by

@@ -31,6 +31,8 @@ class HTTP11Response(BaseResponse):
         connection: HTTP11Connection,
         exchange: int,
         version: int = 11,
+        *,
+        ended: bool = False,
     ) -> None:
         super().__init__(code, reason, HTTPHeaderMap(headers))
         self._connection = connection
@@ -38,6 +40,9 @@ class HTTP11Response(BaseResponse):
         # that exchange is over, this response reads nothing more from it.
         self._exchange = exchange
         self.version = version
+        # A response without a body (see HTTP11Connection._empty_body) is
+        # complete with its head.
+        self._body_done = ended
         #: The trailers, set once the body has been read (None before).
         self.trailers: HTTPHeaderMap | None = None
 
