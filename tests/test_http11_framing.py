@@ -252,3 +252,14 @@ def test_header_values_with_cr_lf_nul(value: str) -> None:
     conn = HTTP11Connection("127.0.0.1", 9, timeout=5)
     with pytest.raises(InvalidHeaderError, match="it contains"):
         conn.request("GET", "/", headers=[("X-Bad", value)])
+
+
+def test_a_name_http2_cannot_carry_goes_without_the_h2c_upgrade(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK)])
+    conn = HTTPConnection("127.0.0.1", peer.port, timeout=5)
+    conn.request("GET", "/", headers=iter([("baz[]", "1")]))
+    assert conn.get_response().read() == b"hello"
+    assert conn.negotiated_protocol == "http/1.1"
+    assert b"upgrade" not in peer.heads[0].lower()
+    assert peer.heads[0].endswith(b"\r\nbaz[]: 1")
+    conn.close()
