@@ -177,14 +177,6 @@ def test_tls_answer_to_a_plaintext_request(tcp_peers: Peers) -> None:
     conn.close()
 
 
-def test_plaintext_request_to_a_real_tls_server(h1_tls_server: Any) -> None:
-    conn = HTTP11Connection(h1_tls_server.host, h1_tls_server.port, secure=False, timeout=10)
-    conn.request("GET", "/get")
-    with pytest.raises((HTTP11Error, ConnectionClosed)):
-        conn.get_response()
-    conn.close()
-
-
 @pytest.mark.parametrize("limit", [None, 3])
 def test_too_many_header_fields(tcp_peers: Peers, limit: int | None) -> None:
     count = 101 if limit is None else 4
