@@ -40,13 +40,16 @@ class HTTP11Response(BaseResponse):
         # that exchange is over, this response reads nothing more from it.
         self._exchange = exchange
         self.version = version
-        # A response without a body (see HTTP11Connection._empty_body) is
-        # complete with its head.
-        self._body_done = ended
+        # A response without a body (see HTTP11Connection._empty_body): its
+        # exchange ended with its head; read() still finds the end (and
+        # releases the response) as for any other.
+        self._ended = ended
         #: The trailers, set once the body has been read (None before).
         self.trailers: HTTPHeaderMap | None = None
 
     def _next_piece(self) -> bytes | None:
+        if self._ended:
+            return None
         piece = self._connection._read_body_piece(self._exchange)
         if isinstance(piece, bytes):
             return piece
