@@ -28,6 +28,7 @@ from hyper.exceptions import (
     InvalidChunkedBodyError,
     InvalidContentLengthError,
     InvalidHeaderError,
+    LocalProtocolError,
 )
 from hyper.pool import ConnectionPool
 from tcppeer import OK, Peers, delivered, fin, h1, head, reply, signal, wait
@@ -255,3 +256,11 @@ def test_a_name_http2_cannot_carry_goes_without_the_h2c_upgrade(tcp_peers: Peers
     assert b"upgrade" not in peer.heads[0].lower()
     assert peer.heads[0].endswith(b"\r\nbaz[]: 1")
     conn.close()
+
+
+@pytest.mark.parametrize(("method", "target"), [("GE T", "/"), ("GET", "/a b")])
+def test_a_request_line_that_would_break_is_refused(method: str, target: str) -> None:
+    conn = HTTP11Connection("127.0.0.1", 9, timeout=5)
+    with pytest.raises(LocalProtocolError, match="Request cannot be sent"):
+        conn.request(method, target)
+    assert conn.is_idle()
