@@ -27,7 +27,7 @@ from .common.settings import H2CMode
 from .common.timeouts import TimeoutArg, TimeoutConfig
 from .common.transport import ProxyArg, open_transport, proxy_config
 from .common.util import HeadersArg, normalize_headers, split_host_port
-from .exceptions import InvalidURLError, LocalProtocolError
+from .exceptions import InvalidHeaderError, InvalidURLError, LocalProtocolError
 from .http11.connection import HTTP11Connection
 from .http20.connection import HTTP20Connection
 from .http20.window import BaseFlowControlManager
@@ -173,16 +173,17 @@ class HTTPConnection:
         timeout: TimeoutArg = None,
     ) -> int | None:
         """Send a request: the HTTP/2 stream ID, or None over HTTP/1.1."""
+        fields = normalize_headers(headers, http11=True)  # (once: it may be an iterator)
         self.connect()
         with self._lock:
             conn = self._conn
             assert conn is not None
             if self.protocol is Protocol.UPGRADE_PENDING:
                 assert isinstance(conn, HTTP11Connection)
-                if known_length(body) == 0:
-                    return self._request_with_upgrade(conn, method, url, headers, timeout)
+                if known_length(body) == 0 and _http2_can_carry(fields):
+                    return self._request_with_upgrade(conn, method, url, fields, timeout)
                 self.protocol = Protocol.HTTP11
-        return conn.request(method, url, body, headers, timeout=timeout)
+        return conn.request(method, url, body, fields, timeout=timeout)
 
     def _request_with_upgrade(
         self,
@@ -262,3 +263,13 @@ class HTTPConnection:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _http2_can_carry(fields: list[tuple[bytes, bytes]]) -> bool:
+    """Whether HTTP/2 could carry these fields (their names are tokens); if
+    not (``baz[]``, which HTTP/1.1 servers take), no h2c upgrade is tried."""
+    try:
+        normalize_headers(fields)
+    except InvalidHeaderError:
+        return False
+    return True

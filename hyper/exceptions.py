@@ -137,7 +137,9 @@ class WriteTimeout(Timeout):
 
 
 class PoolTimeout(Timeout):
-    """No pooled connection became free within the timeout."""
+    """No pooled connection became free within the timeout (or, on an
+    HTTP/1.1 connection shared by threads, another thread's exchange did not
+    end in time)."""
 
 
 class ConnectionClosed(HyperError):
@@ -158,8 +160,9 @@ class HTTP11Error(RemoteProtocolError):
 class InvalidContentLengthError(HTTP11Error):
     """The response's Content-Length is invalid or given twice with different
     values (RFC 9112 section 6.3: "the recipient MUST treat it as an
-    unrecoverable error"). urllib3 raises ProtocolError here; the requests
-    adapter maps it to requests' ConnectionError."""
+    unrecoverable error"). urllib3 2.x raises InvalidHeader ("Content-Length
+    contained multiple unmatching values"), which requests turns into
+    ``requests.exceptions.InvalidHeader``."""
 
 
 class InvalidChunkedBodyError(HTTP11Error):

@@ -29,7 +29,7 @@ def test_keep_alive_and_reason(tcp_peers: Peers) -> None:
         resp = conn.get_response()
         assert (resp.status, resp.reason, resp.read()) == (200, "OK", b"hello")
     assert peer.connections == 1
-    assert peer.heads[0].startswith(b"GET / HTTP/1.1\r\nhost: 127.0.0.1:")
+    assert peer.heads[0].startswith(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:")
     conn.close()
 
 

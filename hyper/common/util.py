@@ -37,6 +37,10 @@ CONNECTION_SPECIFIC_HEADERS = frozenset(
 # RFC 9110 section 5.5: field values must not contain CR, LF or NUL. Letting
 # them through would allow header injection on HTTP/1.1.
 _FORBIDDEN_VALUE_BYTES = (b"\r", b"\n", b"\x00")
+# What cannot be in an HTTP/1.1 field name whatever the grammar says
+# (RFC 9112 section 5.1: "No whitespace is allowed between the field name
+# and colon").
+_FIELD_LINE_BREAKERS = frozenset(b": \t\r\n\x0b\x0c\x00")
 # RFC 9110 section 5.1: a field name is a token.
 _TOKEN_CHARS = frozenset(
     b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -57,11 +61,19 @@ def to_native_string(value: HeaderValue) -> str:
     return value.decode("latin-1")
 
 
-def validate_header(name: bytes, value: bytes) -> None:
-    """Refuse a header that would corrupt the message, before anything is sent."""
+def validate_header(name: bytes, value: bytes, *, http11: bool = False) -> None:
+    """Refuse a header that would corrupt the message, before anything is sent.
+
+    With ``http11`` a name need not be a token: like http.client, only what
+    would break the field line (a colon, whitespace, CR, LF, NUL) is refused,
+    so names such as ``baz[]`` that servers accept go out as given.
+    """
     if not name:
         raise InvalidHeaderError("Header name must not be empty")
-    if not _TOKEN_CHARS.issuperset(name):
+    if http11 and not _FIELD_LINE_BREAKERS.isdisjoint(name):
+        raise InvalidHeaderError(
+            f"Invalid header name {name!r}: it holds a colon, whitespace, CR, LF or NUL")
+    if not http11 and not _TOKEN_CHARS.issuperset(name):
         raise InvalidHeaderError(f"Invalid header name {name!r}: not an HTTP token")
     for bad in _FORBIDDEN_VALUE_BYTES:
         if bad in value:
@@ -70,10 +82,11 @@ def validate_header(name: bytes, value: bytes) -> None:
             )
 
 
-def normalize_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
+def normalize_headers(headers: HeadersArg, *, http11: bool = False) -> list[tuple[bytes, bytes]]:
     """Turn any accepted headers argument into validated (name, value) bytes pairs.
 
-    Names keep their case here; the HTTP/2 path lower-cases them.
+    Names keep their case here; the HTTP/2 path lower-cases them. ``http11``:
+    see :func:`validate_header`.
     """
     if headers is None:
         return []
@@ -88,7 +101,7 @@ def normalize_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
     for name, value in pairs:
         bname = to_bytestring(name).strip()
         bvalue = to_bytestring(value).strip()
-        validate_header(bname, bvalue)
+        validate_header(bname, bvalue, http11=http11)
         out.append((bname, bvalue))
     return out
 

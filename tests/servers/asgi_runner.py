@@ -62,8 +62,11 @@ class AsgiH1Handler(BaseHTTPRequestHandler):
     # an HTTP/1.1 status line, not a bare HTTP/0.9 body.
     default_request_version = "HTTP/1.1"
     server_version = "hyper-tests-h1"
-    # A response may start long before its body: flush every write.
+    # A response may start long before its body: flush every write; and
+    # send each at once (the head and the body go in separate writes, which
+    # Nagle's algorithm would hold against the client's delayed ACK).
     wbufsize = 0
+    disable_nagle_algorithm = True
     # Every read from the client (an idle keep-alive connection, a request
     # body the app or _drain reads) gives up after this long.
     timeout = 60.0
