@@ -60,6 +60,31 @@ def test_socks5_without_credentials_sends_a_name_for_the_proxy_to_resolve(how: s
 
 
 @pytest.mark.parametrize("how", FEEDS)
+def test_socks5_resolves_locally_after_the_greeting(how: str) -> None:
+    """socks5:// resolves the name here, once the proxy has chosen a method
+    (as PySocks and urllib3 do): the proxy hears from us even if the name
+    then fails to resolve."""
+    asked: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> str:
+        asked.append((host, port))
+        return "192.0.2.7"
+
+    handshake = SocksHandshake(SocksVersion.SOCKS5, "socks5://p:1080", "example.org", 443,
+                               resolve=resolve)
+    assert handshake.start() == b"\x05\x01\x00"
+    assert asked == []
+    assert feed(handshake, b"\x05\x00", how) == b"\x05\x01\x00\x01\xc0\x00\x02\x07\x01\xbb"
+    assert asked == [("example.org", 443)]
+
+
+def test_socks4_resolves_locally_for_its_first_message() -> None:
+    handshake = SocksHandshake(SocksVersion.SOCKS4, "socks4://p:1080", "example.org", 80,
+                               resolve=lambda host, port: "192.0.2.7")
+    assert handshake.start() == b"\x04\x01\x00\x50\xc0\x00\x02\x07\x00"
+
+
+@pytest.mark.parametrize("how", FEEDS)
 @pytest.mark.parametrize(("atyp", "address"), [
     (1, b"\x01\x02\x03\x04"), (4, bytes(16)), (3, b"\x09localhost")])
 def test_every_kind_of_bound_address_in_the_reply(how: str, atyp: int, address: bytes) -> None:
@@ -324,7 +349,7 @@ def test_socks4_refusal(tcp_peers: Peers, h2_server: Any, certs: Any,
     peer = tcp_peers([socks4_server([], code=91)])
     proxy = ProxySettings.from_url(f"socks4://127.0.0.1:{peer.port}")
 
-    with pytest.raises(ProxyError, match=r"refused the tunnel to 127.0.0.1:.*rejected or failed"):
+    with pytest.raises(ProxyError, match=r"refused the tunnel to localhost:.*rejected or failed"):
         get(pool, h2_server.url, proxy, certs.ca_path)
 
 
@@ -360,12 +385,31 @@ def test_silent_socks_proxy_is_a_connect_timeout(tcp_peers: Peers, h2_server: An
     conn.close()
 
 
-def test_local_resolution_failure(pool: ConnectionPool, tcp_peers: Peers, certs: Any) -> None:
-    # SOCKS4 resolves here, to IPv4 only: ::1 has no IPv4 address.
+def test_local_resolution_failure(pool: ConnectionPool, tcp_peers: Peers, certs: Any,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # socks5:// resolves here, after the greeting. A name that does not
+    # resolve, without asking a real resolver: only this one name fails.
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "no-such-host.test":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    peer = tcp_peers([reply(b"\x05\x00")])
+    proxy = ProxySettings.from_url(f"socks5://127.0.0.1:{peer.port}")
+
+    with pytest.raises(ConnectError, match=r"Failed to resolve no-such-host.test"):
+        get(pool, "https://no-such-host.test:443", proxy, certs.ca_path)
+
+
+def test_socks4_cannot_reach_an_ipv6_literal(pool: ConnectionPool, tcp_peers: Peers,
+                                             certs: Any) -> None:
     peer = tcp_peers([send_raw(b"")])
     proxy = ProxySettings.from_url(f"socks4://127.0.0.1:{peer.port}")
 
-    with pytest.raises(ConnectError, match=r"Failed to resolve ::1"):
+    with pytest.raises(InvalidURLError, match=r"SOCKS4 cannot reach the IPv6 address ::1"):
         get(pool, "https://[::1]:443", proxy, certs.ca_path)
 
 

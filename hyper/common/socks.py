@@ -90,12 +90,16 @@ class SocksHandshake:
         port: int,
         username: str | None = None,
         password: str | None = None,
+        resolve: Callable[[str, int], str] | None = None,
     ) -> None:
         self.version = version
         self.proxy = proxy
         self.target = f"{host}:{port}"
         self._host = host
         self._port = port
+        # Local name resolution (socks4, socks5), done when the request is
+        # built: for SOCKS5 after the greeting, as PySocks and urllib3 do.
+        self._resolve = resolve
         self._username = (username or "").encode("utf-8")
         self._password = (password or "").encode("utf-8")
         self._auth = username is not None or password is not None
@@ -165,7 +169,7 @@ class SocksHandshake:
     def _socks4_request(self) -> bytes:
         # VN=4, CD=1 (CONNECT), DSTPORT, DSTIP, USERID, NUL; 4a: DSTIP
         # 0.0.0.x (x non-zero) and the name after the USERID's NUL.
-        address = _ip(self._host)
+        address = self._address()
         if isinstance(address, ipaddress.IPv4Address):
             return struct.pack("!BBH", 4, 1, self._port) + address.packed + self._username + b"\0"
         if address is not None:
@@ -175,7 +179,7 @@ class SocksHandshake:
                 + self._name() + b"\0")
 
     def _socks5_request(self) -> bytes:
-        address = _ip(self._host)
+        address = self._address()
         if isinstance(address, ipaddress.IPv4Address):
             where = bytes([_IPV4]) + address.packed
         elif address is not None:
@@ -184,6 +188,13 @@ class SocksHandshake:
             name = self._name()
             where = bytes([_DOMAIN, len(name)]) + name
         return bytes([5, _CONNECT, 0]) + where + struct.pack("!H", self._port)
+
+    def _address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """The target as an IP address, or None to send the name."""
+        address = _ip(self._host)
+        if address is None and self._resolve is not None:
+            address = ipaddress.ip_address(self._resolve(self._host, self._port))
+        return address
 
     def _name(self) -> bytes:
         name = self._host.encode("idna")

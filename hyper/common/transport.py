@@ -15,6 +15,7 @@ import selectors
 import socket
 import ssl
 from dataclasses import dataclass
+from functools import partial
 
 import h11
 
@@ -267,9 +268,9 @@ def _socks_tunnel(
 ) -> None:
     """Open a SOCKS tunnel to ``host:port`` on ``sock``."""
     version = SocksVersion.SOCKS4 if proxy.scheme.startswith("socks4") else SocksVersion.SOCKS5
-    address = host if proxy.remote_dns else _resolve(host, port, version)
+    resolve = None if proxy.remote_dns else partial(_resolve, version=version)
     handshake = SocksHandshake(
-        version, proxy.name, address, port, proxy.username, proxy.password)
+        version, proxy.name, host, port, proxy.username, proxy.password, resolve)
     try:
         sock.settimeout(deadline.remaining())
         sock.sendall(handshake.start())
