@@ -169,6 +169,26 @@ def test_truncated_chunked_body_is_a_closed_connection(tcp_peers: Peers) -> None
     conn.close()
 
 
+def test_head_cut_after_whole_lines_fails_at_the_body(tcp_peers: Peers) -> None:
+    """As http.client: the close ends the head; the body is what is incomplete."""
+    conn = h1(tcp_peers([head(), reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"),
+                         fin()]))
+    conn.request("GET", "/")
+    resp = conn.get_response()
+    assert resp.status == 200
+    with pytest.raises(ConnectionClosed, match="mid-message"):
+        resp.read()
+    conn.close()
+
+
+def test_head_cut_mid_line_is_a_closed_connection(tcp_peers: Peers) -> None:
+    conn = h1(tcp_peers([head(), reply(b"HTTP/1.1 200 OK\r\nTransfer-Enc"), fin()]))
+    conn.request("GET", "/")
+    with pytest.raises(ConnectionClosed, match="mid-message"):
+        conn.get_response()
+    conn.close()
+
+
 def test_tls_answer_to_a_plaintext_request(tcp_peers: Peers) -> None:
     # The start of a TLS alert record (protocol version 3.1).
     conn = h1(tcp_peers([head(), reply(b"\x15\x03\x01\x00\x02\x02\x46"), fin()]))

@@ -347,6 +347,8 @@ class HTTP11Connection:
             if event is h11.NEED_DATA:
                 data = self._recv()
                 self._eof = not data
+                if self._eof:
+                    self._end_cut_head()
                 self._h11.receive_data(data)
                 self._refuse_tls_answer()
                 continue
@@ -367,6 +369,18 @@ class HTTP11Connection:
             # Content-Length is an unrecoverable error.
             return InvalidContentLengthError(f"The server sent an invalid response head: {exc}")
         return HTTP11Error(f"The server broke HTTP/1.1: {exc}")
+
+    def _end_cut_head(self) -> None:
+        """The server closed after whole header lines but before the blank
+        line that ends the head: end the head there, as http.client does,
+        so that the response is seen and its body fails as incomplete
+        (requests' users get ChunkedEncodingError, not a connection error).
+        RFC 9112 section 8: such a message is recorded as incomplete, and
+        it is, at the body."""
+        data, _ = self._h11.trailing_data
+        if (self._h11.their_state is h11.SEND_RESPONSE and data.startswith(b"HTTP/")
+                and data.endswith(b"\r\n")):
+            self._h11.receive_data(b"\r\n")
 
     def _refuse_tls_answer(self) -> None:
         """A plaintext request answered by a TLS record: say so plainly
