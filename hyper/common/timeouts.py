@@ -49,11 +49,19 @@ def _check(value: object) -> float | None:
 
 
 class Deadline:
-    """A point in time after which a wait has failed; None means never."""
+    """A point in time after which a wait has failed; None means never.
 
-    __slots__ = ("_at",)
+    A *renewable* deadline bounds a silence rather than a whole wait: each
+    :meth:`renew` (the caller's sign of progress, e.g. bytes received)
+    moves it ``seconds`` past now. That is requests' read timeout: the
+    longest time without a byte from the server.
+    """
 
-    def __init__(self, seconds: float | None) -> None:
+    __slots__ = ("_at", "_renewable", "_seconds")
+
+    def __init__(self, seconds: float | None, renewable: bool = False) -> None:
+        self._seconds = seconds
+        self._renewable = renewable
         self._at = None if seconds is None else time.monotonic() + seconds
 
     def remaining(self) -> float | None:
@@ -64,3 +72,8 @@ class Deadline:
 
     def expired(self) -> bool:
         return self._at is not None and time.monotonic() >= self._at
+
+    def renew(self) -> None:
+        """Progress was made: a renewable deadline starts over."""
+        if self._renewable and self._seconds is not None:
+            self._at = time.monotonic() + self._seconds

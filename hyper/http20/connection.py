@@ -27,6 +27,7 @@ import logging
 import socket
 import ssl
 import threading
+from collections import deque
 from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
@@ -72,6 +73,9 @@ _BATCH_LIMIT = 1024 * 1024
 # waits for may have come true without a byte arriving (another thread closed
 # the response whose upload it sends), and then it must stop waiting.
 _RECHECK_INTERVAL = 1.0
+
+# The most read from a broken connection to salvage responses and GOAWAY.
+_SALVAGE_LIMIT = 16 * 1024 * 1024
 
 
 class HTTP20Connection:
@@ -122,7 +126,18 @@ class HTTP20Connection:
         self._io_lock = threading.Lock()
         self._connect_lock = threading.Lock()
         self._sock: socket.socket | None = None
+        # True once a socket was taken: a connection is never opened twice
+        # (after a failure the object stays failed; HTTPConnection opens a
+        # new one).
+        self._opened = False
         self._reading = False
+        # Bytes received so far: a waiter that sees this move knows the
+        # server is not silent (see _wait).
+        self._received = 0
+        # Streams of responses garbage-collected unread. A finalizer may run
+        # at any allocation, even in a thread holding _lock, so it only
+        # queues the stream here; the next locked section resets it.
+        self._abandoned: deque[Stream] = deque()
         self._state = ClientState(
             scheme=self.scheme,
             authority=self.authority,
@@ -142,7 +157,9 @@ class HTTP20Connection:
         with self._connect_lock:
             if self._connected():
                 return
-            if self._state.closed:
+            if self._opened or self._state.closed:
+                with self._lock:
+                    self._state.raise_if_failed()
                 raise ConnectionClosed("The connection has been closed")
             sock = self._given_sock
             if sock is None:
@@ -159,6 +176,7 @@ class HTTP20Connection:
             with self._lock:
                 self._state.initiate()
             self._sock = sock
+            self._opened = True
         deadline = Deadline(self.timeout.connect)
         self._send_pending(deadline)
         # Learn the server's limits (MAX_CONCURRENT_STREAMS above all) before
@@ -204,6 +222,7 @@ class HTTP20Connection:
         with self._lock:
             self._state.adopt_upgrade(request_headers, read_timeout)
         self._sock = sock
+        self._opened = True
         self._send_pending(Deadline(read_timeout))
         if leftover:
             self._feed(sock, leftover)
@@ -304,6 +323,9 @@ class HTTP20Connection:
         deadline = Deadline(read_timeout)
         while True:
             with self._lock:
+                self._reset_abandoned()
+                if self._state.failure is not None:
+                    raise self._not_sent(self._state.failure)
                 # Checking and sending under one lock keeps us in the limit
                 # when other threads open streams too.
                 if self._state.has_room():
@@ -316,14 +338,57 @@ class HTTP20Connection:
                         self._cond.notify_all()
                     break
             self._wait(self._state.has_room, deadline, "a free stream slot", WriteTimeout)
-        self._send_pending(deadline)
+        try:
+            self._send_pending(deadline)
+        except HyperError as exc:
+            self._settle_send_error(stream_id, exc)
         return stream_id
+
+    @staticmethod
+    def _not_sent(failure: HyperError) -> HyperError:
+        """The error of a request that was not sent because the connection
+        had already failed: certainly not processed, so safe to retry."""
+        error = ConnectionClosed(
+            f"The request was not sent: the connection had failed ({failure})")
+        error.retry_safe = True
+        error.__cause__ = failure
+        return error
+
+    def _settle_send_error(self, stream_id: int, exc: HyperError) -> None:
+        """Sending failed after ``stream_id``'s HEADERS were queued. If its
+        whole response came anyway (read before the connection broke, see
+        _salvage), return: get_response() hands it over. Otherwise forget
+        the stream and raise its own error (above GOAWAY's last_stream_id a
+        StreamNotProcessedError, safe to retry) or else ``exc``."""
+        with self._lock:
+            stream = self._state.streams.get(stream_id)
+            if stream is not None and stream.state is ResponseState.COMPLETE:
+                return
+            error = stream.error if stream is not None and stream.error is not None else exc
+            if stream is not None:
+                self._state.cancel(stream, h2.errors.ErrorCodes.CANCEL)
+                self._cond.notify_all()
+        if error is exc:
+            raise exc
+        raise error from exc
 
     def send(self, data: BodyArg, final: bool = False, stream_id: int | None = None) -> None:
         """Send (more of) a request body, within the server's flow-control window."""
         with self._lock:
             stream = self._state.upload_stream(stream_id)
-        self._send_body(stream.stream_id, iter_body(data), final, stream.read_timeout)
+        try:
+            self._send_body(stream.stream_id, iter_body(data), final, stream.read_timeout)
+        except HyperError:
+            if not self._answered(stream.stream_id):
+                raise
+
+    def _answered(self, stream_id: int) -> bool:
+        """Whether the whole response on ``stream_id`` came: after a failed
+        send, that answer is the outcome (RFC 9113 section 8.1: the server
+        may answer before it has the whole request)."""
+        with self._lock:
+            stream = self._state.streams.get(stream_id)
+            return stream is not None and stream.state is ResponseState.COMPLETE
 
     def _build_headers(self, method: str, selector: str, queued: Headers) -> Headers:
         authority_value = self.authority.encode()
@@ -353,6 +418,19 @@ class HTTP20Connection:
         write timed out), reset the stream with CANCEL, then re-raise."""
         try:
             self._send_body(stream_id, chunks, final, read_timeout)
+        except HyperError as exc:
+            with self._lock:
+                stream = self._state.streams.get(stream_id)
+                if stream is not None and stream.state is ResponseState.COMPLETE:
+                    # RFC 9113 section 8.1: the server answered before it
+                    # had the whole body; that answer is the outcome.
+                    return
+                error = stream.error if stream is not None and stream.error else exc
+                self._state.abort_upload(stream_id)
+            self._send_pending(Deadline(self.timeout.read), quiet=True)
+            if error is exc:
+                raise
+            raise error from exc
         except BaseException:
             with self._lock:
                 self._state.abort_upload(stream_id)
@@ -381,7 +459,7 @@ class HTTP20Connection:
         self, stream_id: int, view: memoryview, last: bool, read_timeout: float | None
     ) -> None:
         while True:
-            deadline = Deadline(read_timeout)
+            deadline = Deadline(read_timeout, True)
             self._wait(partial(self._can_send, stream_id, len(view)), deadline,
                        f"flow-control window on stream {stream_id}", WriteTimeout)
             with self._lock:
@@ -418,7 +496,7 @@ class HTTP20Connection:
         from .response import HTTP20Response
 
         try:
-            self._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout), what)
+            self._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout, True), what)
             if stream.headers is None:
                 assert stream.error is not None
                 raise stream.error
@@ -450,7 +528,7 @@ class HTTP20Connection:
             if done:
                 return
             self._wait(partial(self._push_or_done, parent_ids, live),
-                       Deadline(self.timeout.read), "pushes")
+                       Deadline(self.timeout.read, True), "pushes")
 
     def _push_or_done(self, parent_ids: list[int], live: list[Stream]) -> bool:
         return any(self._state.pushes.get(p) for p in parent_ids) or all(
@@ -461,7 +539,7 @@ class HTTP20Connection:
 
         Consuming data credits the stream's flow-control window.
         """
-        self._wait(lambda: stream.data_ready, Deadline(stream.read_timeout),
+        self._wait(lambda: stream.data_ready, Deadline(stream.read_timeout, True),
                    f"data on stream {stream.stream_id}")
         with self._lock:
             piece, credited = self._state.consume(stream)
@@ -491,16 +569,37 @@ class HTTP20Connection:
     def stream_capacity(self) -> int:
         """How many more streams may be opened now (0 when not usable)."""
         with self._lock:
+            self._reset_abandoned()
             return self._state.capacity()
 
     def is_usable(self) -> bool:
         with self._lock:
             return self._state.usable()
 
+    def broke_after_goaway(self) -> bool:
+        """Whether the connection failed (closed, reset, a GOAWAY with an
+        error) after a graceful GOAWAY, before the server finished the
+        streams it said it would. Their requests met a communication
+        failure, which RFC 9110 section 9.2.2 lets a client repeat when
+        the method is idempotent."""
+        with self._lock:
+            return self._state.broke_after_goaway
+
     def is_idle(self) -> bool:
         """True when no stream is open and no response is left unread."""
         with self._lock:
+            self._reset_abandoned()
             return self._state.idle()
+
+    def _reset_abandoned(self) -> None:
+        """Reset (CANCEL) the streams of responses garbage-collected unread
+        and drop their buffers. Caller holds ``_lock``; the frames go out
+        with the next flush."""
+        while self._abandoned:
+            stream = self._abandoned.popleft()
+            if self._state.streams.get(stream.stream_id) is stream:
+                self._state.cancel(stream, h2.errors.ErrorCodes.CANCEL)
+                stream.data.clear()
 
     def check_alive(self) -> bool:
         """Process whatever the server sent while we were idle; still usable?
@@ -541,11 +640,15 @@ class HTTP20Connection:
         Responses not yet read fail with ConnectionClosed.
         """
         with self._lock:
+            self._abandoned.clear()
+            given, self._given_sock = self._given_sock, None
             if self._state.closed:
                 return
             sock, self._sock = self._sock, None
             data = self._state.close(error_code, connected=sock is not None)
             self._cond.notify_all()
+        if given is not None and given is not sock:
+            given.close()  # never connected: the socket was handed over unused
         if sock is None:
             return
         if self._io_lock.acquire(timeout=1.0):
@@ -557,12 +660,9 @@ class HTTP20Connection:
                 pass
             finally:
                 self._io_lock.release()
-        # shutdown() first: it wakes a thread blocked waiting to read this
-        # socket (close() alone does not), which then sees the closed
+        # A thread blocked reading this socket wakes and sees the closed
         # connection instead of waiting out its timeout.
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
+        _shut(sock)
 
     def __enter__(self) -> HTTP20Connection:
         return self
@@ -581,12 +681,25 @@ class HTTP20Connection:
         what: str,
         timeout_error: type[HyperError] = ReadTimeout,
     ) -> None:
-        """Block until ``ready()``, reading the socket if nobody else is."""
+        """Block until ``ready()``, reading the socket if nobody else is.
+
+        What counts as progress for a renewable ``deadline``: any byte
+        received on the connection since the wait began (or since the last
+        progress). On a multiplexed connection a stream's own bytes may sit
+        behind other streams' frames, so the connection's bytes are the
+        honest sign that the server is not silent; this is requests' read
+        timeout, the longest time without a byte.
+        """
+        seen = self._received
         while True:
             with self._lock:
+                self._reset_abandoned()
                 if ready():
                     return
                 self._state.raise_if_failed()
+                if self._received != seen:
+                    seen = self._received
+                    deadline.renew()
                 if self._reading:
                     remaining = deadline.remaining()
                     if remaining == 0:
@@ -679,6 +792,7 @@ class HTTP20Connection:
         they broke the connection. Caller holds no lock."""
         with self._lock:
             failed_before = self._state.failure is not None
+            self._received += len(data)
             self._state.receive(data)
             failure = None if failed_before else self._state.failure
             self._cond.notify_all()
@@ -692,12 +806,36 @@ class HTTP20Connection:
             sock.close()
 
     def _fail(self, error: HyperError) -> HyperError:
-        """Break the connection; return the error it now fails with."""
+        """Break the connection and close its socket; return the error it
+        now fails with."""
         with self._lock:
             self._state.fail(error)
             self._cond.notify_all()
+            sock, self._sock = self._sock, None
             assert self._state.failure is not None
-            return self._state.failure
+            failure = self._state.failure
+        if sock is not None:
+            _shut(sock)
+        return failure
+
+    def _salvage(self, sock: socket.socket) -> None:
+        """Sending failed (EPIPE, ECONNRESET): read what the server sent
+        before, without waiting. Linux keeps received data readable after a
+        reset, and it may hold whole responses and the GOAWAY whose
+        last_stream_id says which streams were not processed (RFC 9113
+        section 6.8). Caller holds ``_io_lock``."""
+        taken = 0
+        with contextlib.suppress(OSError, ValueError):
+            sock.settimeout(0)
+            while taken < _SALVAGE_LIMIT:
+                data = sock.recv(self.network_buffer_size)
+                if not data:
+                    return
+                taken += len(data)
+                with self._lock:
+                    self._received += len(data)
+                    self._state.receive(data)
+                    self._cond.notify_all()
 
     def _send_pending(self, deadline: Deadline, quiet: bool = False) -> None:
         """Flush h2's outbound buffer, in order. Caller holds no lock."""
@@ -721,6 +859,8 @@ class HTTP20Connection:
             # Part of a frame may have gone out: the connection is done.
             # (At a deadline already reached the socket is non-blocking.)
             timed_out = isinstance(exc, (socket.timeout, BlockingIOError, ssl.SSLWantWriteError))
+            if not timed_out:
+                self._salvage(sock)
             failure = self._fail(
                 WriteTimeout("Timed out writing to the server") if timed_out
                 else ConnectionClosed(f"The connection was lost while sending: {exc}"))
@@ -728,6 +868,14 @@ class HTTP20Connection:
                 raise failure from exc
         finally:
             self._io_lock.release()
+
+
+def _shut(sock: socket.socket) -> None:
+    """Close ``sock``; shutdown() first wakes a thread blocked waiting to
+    read it (close() alone does not)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def _lock_timeout(deadline: Deadline) -> float:

@@ -391,6 +391,9 @@ def default_connection_factory(
         timeout=config,
         window_manager=window_manager,
         h2c=key.h2c,
+        # The pool decides which connection serves a request, and retries
+        # unprocessed requests itself.
+        reconnect=False,
     )
 
 
