@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
 import pytest
 
 from conftest import require_binary
@@ -30,7 +31,7 @@ def test_switch_to_another_protocol_is_a_clear_error(tcp_peers: Peers) -> None:
     peer = tcp_peers([head(), reply(WEBSOCKET_101), fin()])
     conn = HTTPConnection("127.0.0.1", peer.port, timeout=30)
     started = time.monotonic()
-    with pytest.raises(RemoteProtocolError, match="'websocket'.*h2c='off'"):
+    with pytest.raises(RemoteProtocolError, match=r"'websocket'.*h2c='off'"):
         conn.request("GET", "/")
     # (Generous: far below the 30 s read timeout it would otherwise wait.)
     assert time.monotonic() - started < 10

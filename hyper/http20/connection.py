@@ -159,7 +159,9 @@ class HTTP20Connection:
                 return
             if self._opened or self._state.closed:
                 with self._lock:
-                    self._state.raise_if_failed()
+                    failure = self._state.failure
+                if failure is not None:
+                    raise self._not_sent(failure)
                 raise ConnectionClosed("The connection has been closed")
             sock = self._given_sock
             if sock is None:
@@ -631,6 +633,7 @@ class HTTP20Connection:
             raise LocalProtocolError("PING data must be exactly 8 bytes")
         self.connect()
         with self._lock:
+            self._reset_abandoned()
             self._state.ping(opaque_data)
         self._send_pending(Deadline(self.timeout.read))
 
