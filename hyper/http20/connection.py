@@ -74,6 +74,9 @@ _BATCH_LIMIT = 1024 * 1024
 # the response whose upload it sends), and then it must stop waiting.
 _RECHECK_INTERVAL = 1.0
 
+# The bound of the connection's own writes when no read timeout is set.
+_OWN_WRITE_TIMEOUT = 5.0
+
 # The most read from a broken connection to salvage responses and GOAWAY.
 _SALVAGE_LIMIT = 16 * 1024 * 1024
 
@@ -185,6 +188,12 @@ class HTTP20Connection:
         # anyone decides how many requests this connection can take. Servers
         # send their SETTINGS at once, so this costs at most a round trip.
         self._wait(self._settings_known, deadline, "the server's SETTINGS", ConnectTimeout)
+
+    def _own_write_timeout(self) -> float:
+        """The bound of the connection's own writes, which no request waits
+        for (resets, WINDOW_UPDATEs, the GOAWAY of a protocol error): the
+        read timeout, or :data:`_OWN_WRITE_TIMEOUT` without one."""
+        return self.timeout.read if self.timeout.read is not None else _OWN_WRITE_TIMEOUT
 
     def _settings_known(self) -> bool:
         return self._state.settings_seen
@@ -429,14 +438,14 @@ class HTTP20Connection:
                     return
                 error = stream.error if stream is not None and stream.error else exc
                 self._state.abort_upload(stream_id)
-            self._send_pending(Deadline(self.timeout.read), quiet=True)
+            self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
             if error is exc:
                 raise
             raise error from exc
         except BaseException:
             with self._lock:
                 self._state.abort_upload(stream_id)
-            self._send_pending(Deadline(self.timeout.read), quiet=True)
+            self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
             raise
 
     def _send_body(
@@ -562,7 +571,7 @@ class HTTP20Connection:
             self._state.cancel(stream, code)
             # Whoever waits to send on this stream stops now.
             self._cond.notify_all()
-        self._send_pending(Deadline(self.timeout.read), quiet=True)
+        self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
 
     # ------------------------------------------------------------------
     # State for the pool
@@ -619,7 +628,7 @@ class HTTP20Connection:
                 # A zero deadline: "nothing (more) to read" ends the loop as
                 # a ReadTimeout. Frames to send back get the usual time.
                 self._read_turn(sock, Deadline(0), "the server", ReadTimeout,
-                                Deadline(self.timeout.read or 5.0))
+                                Deadline(self._own_write_timeout()))
             except HyperError:
                 return self.is_usable()
 
@@ -801,7 +810,7 @@ class HTTP20Connection:
             self._cond.notify_all()
         if flush or failure is not None:
             # (A GOAWAY h2 queued on a protocol error goes out first.)
-            self._send_pending(Deadline(self.timeout.read or 5.0), quiet=True)
+            self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
         if failure is not None:
             with self._lock:
                 # (close() may have dropped it already: closing twice is harmless.)

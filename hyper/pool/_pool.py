@@ -388,7 +388,9 @@ def default_connection_factory(
         proxy_host=proxy.host if proxy else None,
         proxy_port=proxy.port if proxy else None,
         proxy_headers=list(proxy.headers) if proxy else None,
-        timeout=config,
+        # Only the connect timeout belongs to the connection: every request
+        # brings its own read timeout (ConnectionPool.request passes it).
+        timeout=TimeoutConfig(connect=config.connect),
         window_manager=window_manager,
         h2c=key.h2c,
         # The pool decides which connection serves a request, and retries
