@@ -363,14 +363,8 @@ class HTTPConnection:
             request_headers = [(b":method", sent.method.encode("ascii")),
                                (b":path", sent.url.encode()), (b":scheme", b"http"),
                                (b":authority", h2conn.authority.encode())]
-            try:
-                sent.stream_id = h2conn._adopt_upgrade(sock, leftover, request_headers + given,
-                                                       config.read)
-            except BaseException:
-                h2conn.close()
-                self._conn = None
-                self.protocol = Protocol.NOT_CONNECTED
-                raise
+            sent.stream_id = h2conn._adopt_upgrade(sock, leftover, request_headers + given,
+                                                   config.read)
             sent.conn = self._conn = h2conn
             self.protocol = Protocol.HTTP2
             self._speaks_h2c = True
@@ -494,8 +488,7 @@ def _ended(conn: AnyConnection) -> bool:
     next request needs a new connection."""
     if isinstance(conn, HTTP20Connection):
         return not conn.is_usable()
-    if not conn.is_usable():
-        return True
+    # (An HTTP/1.1 connection handed over to h2c is never kept here.)
     if conn.is_idle():
         # The server may have closed the idle connection; HTTP11Connection
         # drops such a socket (and one after "Connection: close"). Its own

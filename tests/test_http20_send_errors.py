@@ -9,6 +9,7 @@ import struct
 import termios
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -119,20 +120,66 @@ def test_upload_meeting_a_reset_returns_the_early_answer(h: Harness) -> None:
     h.finish()
 
 
-def test_negotiating_connection_sends_unprocessed_request_again(h: Harness) -> None:
-    """Through HTTPConnection the request the GOAWAY left unprocessed goes
-    out again, on a new connection."""
+def test_negotiating_connection_sends_unprocessed_requests_again(h: Harness) -> None:
+    """Through HTTPConnection the requests the GOAWAY left unprocessed go out
+    again, on a new connection: one whose write met the reset at once, the
+    other when its response is asked for."""
     reset = threading.Event()
     peer = h.start(_reset_after(reset))
-    second_peer = h.start([handshake(), expect_request("b"), respond("b", b"again")])
+    second_peer = h.start([handshake(), expect_request("c"), expect_request("b"),
+                           send(respond("c", b"third"), respond("b", b"again"))])
     conn = h.track(HTTPConnection("127.0.0.1", peer.port, h2c="prior-knowledge", timeout=5))
     first = conn.request("GET", "/a")
     second = conn.request("GET", "/b")
     assert reset.wait(10)
     # The next connection goes to the second peer (same host, its port).
     conn.port = second_peer.port
+    third = conn.request("GET", "/c")
+    assert third == 2 ** 31 + 1
     assert conn.get_response(first).read() == b"the answer"
     response = conn.get_response(second)
     assert response.read() == b"again"
-    assert response.stream_id == 1
+    assert response.stream_id == 3
+    assert conn.get_response(third).read() == b"third"
+    h.finish()
+
+
+def test_request_body_meeting_a_reset_returns_the_early_answer(h: Harness) -> None:
+    """The same through request(): the body's next piece meets the reset."""
+    reset = threading.Event()
+    peer = h.start([
+        handshake(),
+        expect_request("up"),
+        respond("up", b"no", status=413),
+        call(_delivered),
+        close("rst"),
+        call(lambda _s: reset.set()),
+    ])
+    conn = h.client(peer)
+
+    def body() -> Iterator[bytes]:
+        yield b"first piece"
+        assert reset.wait(10)
+        yield b"second piece"
+
+    stream_id = conn.request("POST", "/upload", body=body())
+    response = conn.get_response(stream_id)
+    assert (response.status, response.read()) == (413, b"no")
+    h.finish()
+
+
+def test_what_is_read_after_a_failed_write_is_bounded(h: Harness,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most _SALVAGE_LIMIT bytes: here one 9-byte read, which ends before
+    the GOAWAY, so nothing is known to be unprocessed."""
+    monkeypatch.setattr("hyper.http20.connection._SALVAGE_LIMIT", 1)
+    reset = threading.Event()
+    peer = h.start(_reset_after(reset))
+    conn = h.client(peer, network_buffer_size=9)
+    conn.request("GET", "/a")
+    conn.request("GET", "/b")
+    assert reset.wait(10)
+    with pytest.raises(ConnectionClosed) as info:
+        conn.request("GET", "/c")
+    assert not info.value.retry_safe
     h.finish()

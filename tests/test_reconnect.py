@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from hyper import HTTPConnection
-from hyper.exceptions import StreamNotProcessedError
+from hyper.exceptions import LocalProtocolError, StreamNotProcessedError
+from tcppeer import OK, Peers, head, reply
 
 SEQUENTIAL = 200
 CONCURRENT = 150
@@ -155,3 +156,49 @@ def test_threads_share_reconnects(start_nginx: Any, ssl_context: ssl.SSLContext)
         # 40 requests, at most 5 per connection: at least 8 connections; a
         # request may be refused more than once, yet never one per thread.
         assert 8 <= len(opened) <= 40
+
+
+# -- request IDs and the negotiating connection's bookkeeping ---------------------------
+
+
+def test_connect_twice_keeps_one_connection(nginx_50: Any, ssl_context: ssl.SSLContext) -> None:
+    with HTTPConnection(nginx_50.host, nginx_50.port, secure=True, ssl_context=ssl_context,
+                        timeout=15) as conn:
+        conn.connect()
+        first = conn.connection
+        conn.connect()
+        assert conn.connection is first
+
+
+def test_unknown_request_id(nginx_50: Any, ssl_context: ssl.SSLContext) -> None:
+    with HTTPConnection(nginx_50.host, nginx_50.port, secure=True, ssl_context=ssl_context,
+                        timeout=15) as conn:
+        with pytest.raises(LocalProtocolError, match="No request has been sent"):
+            conn.get_response(1)
+        stream_id = conn.request("GET", "/small.txt")
+        assert stream_id is not None
+        with pytest.raises(LocalProtocolError, match=f"stream {stream_id + 2}"):
+            conn.get_response(stream_id + 2)
+        conn.get_response(stream_id).read()
+        with pytest.raises(LocalProtocolError, match="No request is waiting"):
+            conn.get_response()
+
+
+def test_pushes_by_request_id(nghttpd_server: Any, ssl_context: ssl.SSLContext) -> None:
+    with HTTPConnection(nghttpd_server.host, nghttpd_server.port, secure=True,
+                        ssl_context=ssl_context, enable_push=True, timeout=15) as conn:
+        stream_id = conn.request("GET", "/index.html")
+        pushes = list(conn.get_pushes(stream_id, capture_all=True))
+        assert [push.path for push in pushes] == [b"/pushed.css"]
+        assert conn.get_response(stream_id).status == 200
+
+
+def test_http11_response_must_be_read_before_the_next_request(tcp_peers: Peers) -> None:
+    peer = tcp_peers([head(), reply(OK), head(), reply(OK)])
+    with HTTPConnection("127.0.0.1", peer.port, h2c="off", timeout=5) as conn:
+        assert conn.request("GET", "/") is None
+        with pytest.raises(LocalProtocolError, match="previous response"):
+            conn.request("GET", "/next")
+        assert conn.get_response().read() == b"hello"
+        conn.request("GET", "/next")
+        assert conn.get_response().read() == b"hello"

@@ -30,7 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 import h2.errors
 
@@ -234,7 +234,8 @@ class HTTP20Connection:
             self._state.adopt_upgrade(request_headers, read_timeout)
         self._sock = sock
         self._opened = True
-        self._send_pending(Deadline(read_timeout))
+        # (A failure here fails stream 1, which get_response() reports.)
+        self._send_pending(Deadline(read_timeout), quiet=True)
         if leftover:
             self._feed(sock, leftover)
         return 1
@@ -335,8 +336,6 @@ class HTTP20Connection:
         while True:
             with self._lock:
                 self._reset_abandoned()
-                if self._state.failure is not None:
-                    raise self._not_sent(self._state.failure)
                 # Checking and sending under one lock keeps us in the limit
                 # when other threads open streams too.
                 if self._state.has_room():
@@ -365,20 +364,16 @@ class HTTP20Connection:
         error.__cause__ = failure
         return error
 
-    def _settle_send_error(self, stream_id: int, exc: HyperError) -> None:
-        """Sending failed after ``stream_id``'s HEADERS were queued. If its
-        whole response came anyway (read before the connection broke, see
-        _salvage), return: get_response() hands it over. Otherwise forget
-        the stream and raise its own error (above GOAWAY's last_stream_id a
-        StreamNotProcessedError, safe to retry) or else ``exc``."""
+    def _settle_send_error(self, stream_id: int, exc: HyperError) -> NoReturn:
+        """Sending failed after ``stream_id``'s HEADERS were queued (so no
+        answer to it can have come): forget the stream and raise its own
+        error (above the last_stream_id of a GOAWAY read before the failure,
+        see _salvage, a StreamNotProcessedError, safe to retry), else ``exc``."""
         with self._lock:
             stream = self._state.streams.get(stream_id)
-            if stream is not None and stream.state is ResponseState.COMPLETE:
-                return
             error = stream.error if stream is not None and stream.error is not None else exc
-            if stream is not None:
-                self._state.cancel(stream, h2.errors.ErrorCodes.CANCEL)
-                self._cond.notify_all()
+            self._state.abort_upload(stream_id)
+            self._cond.notify_all()
         if error is exc:
             raise exc
         raise error from exc
@@ -665,9 +660,8 @@ class HTTP20Connection:
             return
         if self._io_lock.acquire(timeout=1.0):
             try:
-                if data:
-                    sock.settimeout(1.0)
-                    sock.sendall(data)
+                sock.settimeout(1.0)
+                sock.sendall(data)
             except OSError:
                 pass
             finally:
