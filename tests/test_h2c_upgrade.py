@@ -6,17 +6,21 @@ its first stream."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import hpack
 import pytest
+from hyperframe.frame import HeadersFrame, SettingsFrame
 
 from conftest import require_binary
 from hyper import HTTPConnection
 from hyper.exceptions import RemoteProtocolError
 from servers import free_port, stop_process, tcp_accepts
-from tcppeer import OK, Peers, fin, head, reply
+from tcppeer import OK, PeerConn, Peers, fin, head, reply, signal, wait
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -113,3 +117,53 @@ def test_apache_after_upgrade(apache_h2c: tuple[str, int]) -> None:
             assert conn.negotiated_protocol == "h2c"
         # The first connection and one more: not one per request.
         assert conn._generation == 1
+
+
+def _frame(frame: Any) -> bytes:
+    return bytes(frame.serialize())
+
+
+def test_second_request_waits_for_the_servers_settings(tcp_peers: Peers) -> None:
+    """Right after the switch the server's SETTINGS (its stream limit) are
+    not known yet: stream 1 is open, so a second request waits for them
+    (RFC 9113 section 6.5.2) instead of risking the server's limit."""
+    switched, go = threading.Event(), threading.Event()
+    encoder = hpack.Encoder()
+
+    def answer(stream_id: int) -> bytes:
+        return _frame(HeadersFrame(stream_id, encoder.encode([(":status", "200")]),
+                                   flags=["END_HEADERS", "END_STREAM"]))
+
+    def stream_3_sent(c: PeerConn) -> None:
+        # HEADERS (type 1) with END_STREAM | END_HEADERS on stream 3.
+        c.read_until(b"\x01\x05\x00\x00\x00\x03", "the request on stream 3")
+
+    peer = tcp_peers([
+        head(),
+        reply(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+              b"Upgrade: h2c\r\n\r\n"),
+        signal(switched),
+        wait(go),
+        reply(_frame(SettingsFrame(0)) + answer(1)),
+        stream_3_sent,
+        reply(answer(3)),
+    ])
+    conn = HTTPConnection("127.0.0.1", peer.port, timeout=5)
+    first = conn.request("GET", "/")
+    assert switched.wait(5)
+    sent: dict[str, Any] = {}
+    second = threading.Thread(target=lambda: sent.update(id=conn.request("GET", "/2")))
+    second.start()
+    h2conn = conn.connection
+    deadline = time.monotonic() + 5
+    # The second request's thread reads the socket while it waits.
+    while not getattr(h2conn, "_reading", False):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert "id" not in sent
+    go.set()
+    second.join(10)
+    assert sent["id"] == 3
+    assert conn.get_response(first).status == 200
+    assert conn.get_response(sent["id"]).status == 200
+    conn.close()

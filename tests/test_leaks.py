@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import hyper.http20.connection
 from h2peer import (
     ErrorCodes,
     Harness,
@@ -63,10 +64,19 @@ def test_collected_response_resets_its_stream(h: Harness) -> None:
     h.finish()
 
 
-def test_protocol_error_opens_no_second_connection(h: Harness) -> None:
+def test_protocol_error_opens_no_second_connection(h: Harness,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """After the server broke the protocol, later requests fail (safe to
     retry: not sent) instead of quietly opening a socket that stays open
     until close()."""
+    opened: list[object] = []
+    real_open = hyper.http20.connection.open_transport
+
+    def counting_open(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(hyper.http20.connection, "open_transport", counting_open)
     before = open_sockets()
     peer = h.start([
         handshake(),
@@ -81,7 +91,10 @@ def test_protocol_error_opens_no_second_connection(h: Harness) -> None:
         with pytest.raises(HyperError) as info:
             conn.request("GET", "/again")
         assert info.value.retry_safe
-    # The failed connection's socket is closed already, and no other opened.
+    assert len(opened) == 1
+    # The failed connection's socket is closed already (the peer, in this
+    # process too, sees the end and finishes), and no other opened.
+    peer.join()
     assert open_sockets() == before
     h.finish()
 
