@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import selectors
 import socket
 import ssl
 import threading
@@ -36,7 +37,7 @@ import h2.errors
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import open_transport, proxy_config, wait_readable
+from ..common.transport import open_transport, proxy_config
 from ..common.util import (
     CONNECTION_SPECIFIC_HEADERS,
     HeadersArg,
@@ -69,10 +70,9 @@ log = logging.getLogger("hyper")
 # events to the waiting threads.
 _BATCH_LIMIT = 1024 * 1024
 
-# The reader looks up from the socket at least this often (seconds): what it
-# waits for may have come true without a byte arriving (another thread closed
-# the response whose upload it sends), and then it must stop waiting.
-_RECHECK_INTERVAL = 1.0
+# poll(2) where there is one: select(2) cannot watch descriptors >= 1024.
+_Selector: type[selectors.BaseSelector] = getattr(
+    selectors, "PollSelector", selectors.SelectSelector)
 
 # The bound of the connection's own writes when no read timeout is set.
 _OWN_WRITE_TIMEOUT = 5.0
@@ -141,6 +141,12 @@ class HTTP20Connection:
         # at any allocation, even in a thread holding _lock, so it only
         # queues the stream here; the next locked section resets it.
         self._abandoned: deque[Stream] = deque()
+        # The reader waits for the socket or for a byte on this pair: what it
+        # waits for may come true without a byte from the server (another
+        # thread closed the response whose upload it sends, freed a stream
+        # slot), and then _notify() wakes it. Made when connecting.
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._state = ClientState(
             scheme=self.scheme,
             authority=self.authority,
@@ -180,6 +186,7 @@ class HTTP20Connection:
                 sock = transport.sock
             with self._lock:
                 self._state.initiate()
+            self._make_wake_pair()
             self._sock = sock
             self._opened = True
         deadline = Deadline(self.timeout.connect)
@@ -194,6 +201,11 @@ class HTTP20Connection:
         for (resets, WINDOW_UPDATEs, the GOAWAY of a protocol error): the
         read timeout, or :data:`_OWN_WRITE_TIMEOUT` without one."""
         return self.timeout.read if self.timeout.read is not None else _OWN_WRITE_TIMEOUT
+
+    def _make_wake_pair(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     def _settings_known(self) -> bool:
         return self._state.settings_seen
@@ -232,6 +244,7 @@ class HTTP20Connection:
         """Take over a socket after ``101 Switching Protocols``; return stream 1."""
         with self._lock:
             self._state.adopt_upgrade(request_headers, read_timeout)
+        self._make_wake_pair()
         self._sock = sock
         self._opened = True
         # (A failure here fails stream 1, which get_response() reports.)
@@ -345,7 +358,7 @@ class HTTP20Connection:
                     finally:
                         # A failure may have ended the connection for new
                         # streams: those waiting for a slot must see it.
-                        self._cond.notify_all()
+                        self._notify()
                     break
             self._wait(self._state.has_room, deadline, "a free stream slot", WriteTimeout)
         try:
@@ -373,7 +386,7 @@ class HTTP20Connection:
             stream = self._state.streams.get(stream_id)
             error = stream.error if stream is not None and stream.error is not None else exc
             self._state.abort_upload(stream_id)
-            self._cond.notify_all()
+            self._notify()
         if error is exc:
             raise exc
         raise error from exc
@@ -433,6 +446,7 @@ class HTTP20Connection:
                     return
                 error = stream.error if stream is not None and stream.error else exc
                 self._state.abort_upload(stream_id)
+                self._notify()
             self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
             if error is exc:
                 raise
@@ -440,6 +454,7 @@ class HTTP20Connection:
         except BaseException:
             with self._lock:
                 self._state.abort_upload(stream_id)
+                self._notify()
             self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
             raise
 
@@ -565,7 +580,7 @@ class HTTP20Connection:
         with self._lock:
             self._state.cancel(stream, code)
             # Whoever waits to send on this stream stops now.
-            self._cond.notify_all()
+            self._notify()
         self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
 
     # ------------------------------------------------------------------
@@ -606,6 +621,7 @@ class HTTP20Connection:
             if self._state.streams.get(stream.stream_id) is stream:
                 self._state.cancel(stream, h2.errors.ErrorCodes.CANCEL)
                 stream.data.clear()
+                self._notify()
 
     def check_alive(self) -> bool:
         """Process whatever the server sent while we were idle; still usable?
@@ -657,6 +673,7 @@ class HTTP20Connection:
         if given is not None and given is not sock:
             given.close()  # never connected: the socket was handed over unused
         if sock is None:
+            self._close_wake_pair()
             return
         if self._io_lock.acquire(timeout=1.0):
             try:
@@ -668,7 +685,7 @@ class HTTP20Connection:
                 self._io_lock.release()
         # A thread blocked reading this socket wakes and sees the closed
         # connection instead of waiting out its timeout.
-        _shut(sock)
+        self._shut(sock)
 
     def __enter__(self) -> HTTP20Connection:
         return self
@@ -754,16 +771,13 @@ class HTTP20Connection:
 
     def _recv_batch(self, sock: socket.socket, deadline: Deadline) -> bytes | None:
         """Wait until the socket is readable, then read what is there; None
-        when the recheck interval passed first. Raises socket.timeout when
-        the deadline comes first."""
+        when woken first (see _notify). Raises socket.timeout when the
+        deadline comes first."""
         pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-        if not pending:
-            remaining = deadline.remaining()
-            wait = _RECHECK_INTERVAL if remaining is None else min(remaining, _RECHECK_INTERVAL)
-            if not wait_readable(sock, wait):
-                if deadline.expired():
-                    raise socket.timeout("nothing to read")
-                return None
+        if not pending and not self._readable(sock, deadline.remaining()):
+            if deadline.expired():
+                raise socket.timeout("nothing to read")
+            return None
         if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
             raise socket.timeout("another thread is using the socket")
         try:
@@ -772,6 +786,20 @@ class HTTP20Connection:
             return self._drain(sock, data) if data else data
         finally:
             self._io_lock.release()
+
+    def _readable(self, sock: socket.socket, timeout: float | None) -> bool:
+        """Wait (at most ``timeout``) for ``sock`` to be readable or for a
+        wake-up; True when ``sock`` is."""
+        wake = self._wake_r
+        assert wake is not None  # (reading: connected)
+        with _Selector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            selector.register(wake, selectors.EVENT_READ)
+            ready = {key.fileobj for key, _ in selector.select(timeout)}
+        if wake in ready:
+            with contextlib.suppress(OSError):
+                wake.recv(4096)
+        return sock in ready
 
     def _drain(self, sock: socket.socket, first: bytes) -> bytes:
         """Add what else is already readable, without waiting, so that h2 and
@@ -809,7 +837,30 @@ class HTTP20Connection:
             with self._lock:
                 # (close() may have dropped it already: closing twice is harmless.)
                 self._sock = None
-            sock.close()
+            self._shut(sock)
+
+    def _notify(self) -> None:
+        """Wake every thread waiting on the state, the reader too (it waits
+        for the socket). Caller holds ``_lock``."""
+        self._cond.notify_all()
+        if self._reading:
+            assert self._wake_w is not None  # (reading: connected)
+            with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+                self._wake_w.send(b"\0")
+
+    def _shut(self, sock: socket.socket) -> None:
+        """Close ``sock`` and the wake-up pair. shutdown() first wakes a
+        thread blocked waiting to read it (close() alone does not)."""
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        self._close_wake_pair()
+
+    def _close_wake_pair(self) -> None:
+        # (A reader still polling it gets an error, and sees the failure.)
+        for end in (self._wake_r, self._wake_w):
+            if end is not None:
+                end.close()
 
     def _fail(self, error: HyperError) -> HyperError:
         """Break the connection and close its socket; return the error it
@@ -821,7 +872,7 @@ class HTTP20Connection:
             assert self._state.failure is not None
             failure = self._state.failure
         if sock is not None:
-            _shut(sock)
+            self._shut(sock)
         return failure
 
     def _salvage(self, sock: socket.socket) -> None:
@@ -874,14 +925,6 @@ class HTTP20Connection:
                 raise failure from exc
         finally:
             self._io_lock.release()
-
-
-def _shut(sock: socket.socket) -> None:
-    """Close ``sock``; shutdown() first wakes a thread blocked waiting to
-    read it (close() alone does not)."""
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
 
 
 def _lock_timeout(deadline: Deadline) -> float:
