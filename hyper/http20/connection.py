@@ -355,10 +355,11 @@ class HTTP20Connection:
                     try:
                         stream_id = self._state.open_stream(stream_id, headers, end_now,
                                                             read_timeout)
-                    finally:
+                    except BaseException:
                         # A failure may have ended the connection for new
                         # streams: those waiting for a slot must see it.
                         self._notify()
+                        raise
                     break
             self._wait(self._state.has_room, deadline, "a free stream slot", WriteTimeout)
         try:
@@ -754,7 +755,11 @@ class HTTP20Connection:
             with self._lock:
                 self._reading = False
                 self._cond.notify_all()
-        self._send_pending(flush_deadline or deadline, quiet=True)
+        if data is not None:
+            # What h2 answers by itself (SETTINGS and PING acknowledgements,
+            # WINDOW_UPDATEs). (Woken without data, there is nothing new:
+            # other threads flush what they queued themselves.)
+            self._send_pending(flush_deadline or deadline, quiet=True)
 
     def _recv(self, sock: socket.socket, deadline: Deadline, what: str,
               timeout_error: type[HyperError]) -> bytes | None:
