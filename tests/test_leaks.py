@@ -81,7 +81,7 @@ def test_protocol_error_opens_no_second_connection(h: Harness,
     peer = h.start([
         handshake(),
         expect_request("a"),
-        send_raw(raw_frame(0x0, 0x0, 0, b"DATA on stream 0")),
+        send_raw(raw_frame(0x0, 0x0, 0, b"DATA on stream 0"), tolerate_close=True),
     ])
     conn = h.client(peer)
     first = conn.request("GET", "/a")
