@@ -460,11 +460,15 @@ class HTTPConnection:
         if not self.reconnect or resends > MAX_RESENDS or not sent.replayable \
                 or sent.epoch != self._epoch:
             return False
-        if exc.retry_safe:
-            return True
-        return sent.method.upper() in _IDEMPOTENT and \
-            isinstance(exc, (ConnectionClosed, HTTP2ConnectionError)) and \
-            isinstance(sent.conn, HTTP20Connection) and sent.conn.broke_after_goaway()
+        return exc.retry_safe or _repeatable(sent.method, exc, sent.conn)
+
+    def may_send_again(self, method: str, exc: HyperError) -> bool:
+        """Whether a request with ``method`` that failed here with ``exc``
+        may be sent again on another connection: the server did not process
+        it (``exc.retry_safe``), or its method is idempotent and this
+        connection broke after a graceful GOAWAY (RFC 9110 section 9.2.2).
+        The one rule, for the pool's retries too."""
+        return exc.retry_safe or _repeatable(method, exc, self._conn)
 
     def _close_finished(self) -> None:
         """Close the ended connections whose streams are all read."""
@@ -499,6 +503,18 @@ def _ended(conn: AnyConnection) -> bool:
     return False
 
 
+
+
+def _repeatable(method: str, exc: HyperError, conn: AnyConnection | None) -> bool:
+    """RFC 9110 section 9.2.2: an idempotent request "can be repeated
+    automatically if a communication failure occurs before the client is
+    able to read the server's response". Applied when the HTTP/2 connection
+    failed after a graceful GOAWAY, before the server finished the streams
+    it kept (hypercorn answers streams that crossed its GOAWAY with
+    PROTOCOL_ERROR, which ends those too)."""
+    return method.upper() in _IDEMPOTENT and \
+        isinstance(exc, (ConnectionClosed, HTTP2ConnectionError)) and \
+        isinstance(conn, HTTP20Connection) and conn.broke_after_goaway()
 
 
 def _connect_or_close(conn: HTTP20Connection) -> None:

@@ -12,7 +12,9 @@ closed outside the lock too.
 A request that fails with an error whose ``retry_safe`` is True (the
 server certainly did not process it: GOAWAY's ``last_stream_id`` below its
 stream, or REFUSED_STREAM) is sent again, on a new connection, when its
-body can be sent again; at most ``retries`` times. Connection failures
+body can be sent again; at most ``retries`` times. So is an idempotent
+request whose connection broke after a graceful GOAWAY (the connection's
+``may_send_again`` decides, RFC 9110 section 9.2.2). Connection failures
 (refused, connect timeout) are retried ``connect_retries`` times.
 
 Connections idle for ``idle_timeout`` seconds are closed by a small reaper
@@ -81,6 +83,8 @@ class PoolConnection(Protocol):
     def is_usable(self) -> bool: ...
 
     def check_alive(self) -> bool: ...
+
+    def may_send_again(self, method: str, exc: HyperError) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -187,9 +191,11 @@ class ConnectionPool:
             try:
                 return self._exchange(lease, method, target, body, headers, config)
             except HyperError as exc:
+                # (Asked before the release, which may close the connection.)
+                again = lease.conn.may_send_again(method, exc)
                 self._release(lease, failed=True)
                 failures += 1
-                if exc.retry_safe and failures <= self.retries and replay.rewind():
+                if again and failures <= self.retries and replay.rewind():
                     log.debug("Retrying %s %s on a new connection: %s", method, target, exc)
                     avoid.add(lease.entry.ident)
                     continue
