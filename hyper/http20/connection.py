@@ -161,8 +161,6 @@ class HTTP20Connection:
 
     def connect(self) -> None:
         """Connect to the server; a no-op if already connected. Thread-safe."""
-        if self._sock is not None:
-            return
         with self._connect_lock:
             if self._connected():
                 return
