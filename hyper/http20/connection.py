@@ -17,7 +17,13 @@ Theory of operation
   takes the role if nobody has it, reads one batch from the socket, feeds h2
   and applies the events to the streams they belong to, then wakes every
   waiter. A frame read by one thread thus reaches the thread that waits on
-  its stream. Every wait is bounded by the stream's read timeout.
+  its stream. The reader waits for the socket or a wake-up byte (a
+  socketpair in the same poll), written when another thread changes what
+  waiters wait for. Every wait is bounded by the read timeout, as the
+  longest time without a byte received on the connection.
+* A connection is opened once. When a write fails, what the server sent
+  before is read first (responses, GOAWAY); then the connection fails and
+  its socket is closed; later requests are refused as not sent.
 """
 
 from __future__ import annotations
