@@ -21,11 +21,12 @@ from h2peer import (
     expect_request,
     handshake,
     respond,
+    send,
     send_goaway,
     send_rst,
 )
 from hyper.common.timeouts import TimeoutConfig
-from hyper.exceptions import StreamNotProcessedError, StreamResetError
+from hyper.exceptions import HTTP2ConnectionError, StreamNotProcessedError, StreamResetError
 from hyper.pool import ConnectionPool, PoolConnection, PoolKey, default_connection_factory
 
 pytestmark = pytest.mark.timeout(30)
@@ -143,3 +144,33 @@ def test_the_server_answer_is_not_lost_when_goaway_follows(h: Harness) -> None:
     pool.close()
     h.finish()
 
+
+
+def goaway_then_protocol_error() -> list[Any]:
+    """hypercorn's way: a graceful GOAWAY keeping stream r, then (a stream
+    crossed it) GOAWAY with PROTOCOL_ERROR, which ends r unanswered."""
+    return [handshake(), expect_request("r"),
+            send(send_goaway("r", ErrorCodes.NO_ERROR),
+                 send_goaway("r", ErrorCodes.PROTOCOL_ERROR))]
+
+
+def test_idempotent_request_cut_off_after_goaway_is_sent_again(h: Harness) -> None:
+    """RFC 9110 section 9.2.2: a GET cut off by a communication failure
+    before its response may be repeated; it was maybe processed, so its
+    error was not retry_safe."""
+    first = h.start(goaway_then_protocol_error())
+    second = h.start(answers(b"answered"))
+    pool = pool_for(first, second)
+    assert pool.request(KEY, "GET", "/", timeout=5).read() == b"answered"
+    pool.close()
+    h.finish()
+
+
+def test_non_idempotent_request_cut_off_after_goaway_is_not_sent_again(h: Harness) -> None:
+    first = h.start(goaway_then_protocol_error())
+    pool = pool_for(first)
+    with pytest.raises(HTTP2ConnectionError) as info:
+        pool.request(KEY, "POST", "/", b"once", timeout=5)
+    assert not info.value.retry_safe
+    pool.close()
+    h.finish()

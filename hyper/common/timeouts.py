@@ -1,4 +1,16 @@
-"""Timeouts: hyper never waits without one (unless the user asked for None)."""
+"""Timeouts: how long hyper waits to connect and for the server.
+
+The default is None, as in requests and http.client: without a timeout a
+connection waits as long as the server takes (a server that accepts and
+then says nothing holds the caller forever). Pass ``timeout=`` (a number
+or a ``(connect, read)`` pair) to bound every wait. hyper's own
+housekeeping writes (resets, GOAWAY on close) are always bounded.
+
+The read timeout bounds the server's *silence*: the longest time without
+a byte from it (requests' definition), not the time a whole response may
+take. On HTTP/2 any byte received on the connection counts as progress
+for every stream waiting on it.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +23,12 @@ TimeoutArg = Union[None, float, int, tuple[Optional[float], Optional[float]], "T
 
 @dataclass(frozen=True)
 class TimeoutConfig:
-    """How long to wait to connect, and then for each read from the server.
+    """How long to wait to connect, and then for the server.
 
-    ``read`` bounds every single wait for the server once connected: for the
-    response headers, for each piece of the body, and for flow-control window
-    updates while uploading. None means wait indefinitely, as with requests.
+    ``read`` bounds every wait for the server once connected (the response
+    headers, each piece of the body, flow-control window updates while
+    uploading) as the longest time without a byte from it. None means
+    wait indefinitely, as with requests.
     """
 
     connect: float | None = None
@@ -49,11 +62,19 @@ def _check(value: object) -> float | None:
 
 
 class Deadline:
-    """A point in time after which a wait has failed; None means never."""
+    """A point in time after which a wait has failed; None means never.
 
-    __slots__ = ("_at",)
+    A *renewable* deadline bounds a silence rather than a whole wait: each
+    :meth:`renew` (the caller's sign of progress, e.g. bytes received)
+    moves it ``seconds`` past now. That is requests' read timeout: the
+    longest time without a byte from the server.
+    """
 
-    def __init__(self, seconds: float | None) -> None:
+    __slots__ = ("_at", "_renewable", "_seconds")
+
+    def __init__(self, seconds: float | None, renewable: bool = False) -> None:
+        self._seconds = seconds
+        self._renewable = renewable
         self._at = None if seconds is None else time.monotonic() + seconds
 
     def remaining(self) -> float | None:
@@ -64,3 +85,8 @@ class Deadline:
 
     def expired(self) -> bool:
         return self._at is not None and time.monotonic() >= self._at
+
+    def renew(self) -> None:
+        """Progress was made: a renewable deadline starts over."""
+        if self._renewable and self._seconds is not None:
+            self._at = time.monotonic() + self._seconds

@@ -17,25 +17,33 @@ Theory of operation
   takes the role if nobody has it, reads one batch from the socket, feeds h2
   and applies the events to the streams they belong to, then wakes every
   waiter. A frame read by one thread thus reaches the thread that waits on
-  its stream. Every wait is bounded by the stream's read timeout.
+  its stream. The reader waits for the socket or a wake-up byte (a
+  socketpair in the same poll), written when another thread changes what
+  waiters wait for. Every wait is bounded by the read timeout, as the
+  longest time without a byte received on the connection.
+* A connection is opened once. When a write fails, what the server sent
+  before is read first (responses, GOAWAY); then the connection fails and
+  its socket is closed; later requests are refused as not sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import selectors
 import socket
 import ssl
 import threading
+from collections import deque
 from collections.abc import Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 import h2.errors
 
 from ..common.body import BodyArg, iter_body, known_length
 from ..common.timeouts import Deadline, TimeoutArg, TimeoutConfig
-from ..common.transport import ProxyArg, open_transport, proxy_config, wait_readable
+from ..common.transport import ProxyArg, open_transport, proxy_config
 from ..common.util import (
     CONNECTION_SPECIFIC_HEADERS,
     HeadersArg,
@@ -68,10 +76,15 @@ log = logging.getLogger("hyper")
 # events to the waiting threads.
 _BATCH_LIMIT = 1024 * 1024
 
-# The reader looks up from the socket at least this often (seconds): what it
-# waits for may have come true without a byte arriving (another thread closed
-# the response whose upload it sends), and then it must stop waiting.
-_RECHECK_INTERVAL = 1.0
+# poll(2) where there is one: select(2) cannot watch descriptors >= 1024.
+_Selector: type[selectors.BaseSelector] = getattr(
+    selectors, "PollSelector", selectors.SelectSelector)
+
+# The bound of the connection's own writes when no read timeout is set.
+_OWN_WRITE_TIMEOUT = 5.0
+
+# The most read from a broken connection to salvage responses and GOAWAY.
+_SALVAGE_LIMIT = 16 * 1024 * 1024
 
 
 class HTTP20Connection:
@@ -122,7 +135,24 @@ class HTTP20Connection:
         self._io_lock = threading.Lock()
         self._connect_lock = threading.Lock()
         self._sock: socket.socket | None = None
+        # True once a socket was taken: a connection is never opened twice
+        # (after a failure the object stays failed; HTTPConnection opens a
+        # new one).
+        self._opened = False
         self._reading = False
+        # Bytes received so far: a waiter that sees this move knows the
+        # server is not silent (see _wait).
+        self._received = 0
+        # Streams of responses garbage-collected unread. A finalizer may run
+        # at any allocation, even in a thread holding _lock, so it only
+        # queues the stream here; the next locked section resets it.
+        self._abandoned: deque[Stream] = deque()
+        # The reader waits for the socket or for a byte on this pair: what it
+        # waits for may come true without a byte from the server (another
+        # thread closed the response whose upload it sends, freed a stream
+        # slot), and then _notify() wakes it. Made when connecting.
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._state = ClientState(
             scheme=self.scheme,
             authority=self.authority,
@@ -137,12 +167,14 @@ class HTTP20Connection:
 
     def connect(self) -> None:
         """Connect to the server; a no-op if already connected. Thread-safe."""
-        if self._sock is not None:
-            return
         with self._connect_lock:
             if self._connected():
                 return
-            if self._state.closed:
+            if self._opened or self._state.closed:
+                with self._lock:
+                    failure = self._state.failure
+                if failure is not None:
+                    raise self._not_sent(failure)
                 raise ConnectionClosed("The connection has been closed")
             sock = self._given_sock
             if sock is None:
@@ -158,13 +190,26 @@ class HTTP20Connection:
                 sock = transport.sock
             with self._lock:
                 self._state.initiate()
+            self._make_wake_pair()
             self._sock = sock
+            self._opened = True
         deadline = Deadline(self.timeout.connect)
         self._send_pending(deadline)
         # Learn the server's limits (MAX_CONCURRENT_STREAMS above all) before
         # anyone decides how many requests this connection can take. Servers
         # send their SETTINGS at once, so this costs at most a round trip.
         self._wait(self._settings_known, deadline, "the server's SETTINGS", ConnectTimeout)
+
+    def _own_write_timeout(self) -> float:
+        """The bound of the connection's own writes, which no request waits
+        for (resets, WINDOW_UPDATEs, the GOAWAY of a protocol error): the
+        read timeout, or :data:`_OWN_WRITE_TIMEOUT` without one."""
+        return self.timeout.read if self.timeout.read is not None else _OWN_WRITE_TIMEOUT
+
+    def _make_wake_pair(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     def _settings_known(self) -> bool:
         return self._state.settings_seen
@@ -203,8 +248,11 @@ class HTTP20Connection:
         """Take over a socket after ``101 Switching Protocols``; return stream 1."""
         with self._lock:
             self._state.adopt_upgrade(request_headers, read_timeout)
+        self._make_wake_pair()
         self._sock = sock
-        self._send_pending(Deadline(read_timeout))
+        self._opened = True
+        # (A failure here fails stream 1, which get_response() reports.)
+        self._send_pending(Deadline(read_timeout), quiet=True)
         if leftover:
             self._feed(sock, leftover)
         return 1
@@ -304,26 +352,67 @@ class HTTP20Connection:
         deadline = Deadline(read_timeout)
         while True:
             with self._lock:
+                self._reset_abandoned()
                 # Checking and sending under one lock keeps us in the limit
                 # when other threads open streams too.
                 if self._state.has_room():
                     try:
                         stream_id = self._state.open_stream(stream_id, headers, end_now,
                                                             read_timeout)
-                    finally:
+                    except BaseException:
                         # A failure may have ended the connection for new
                         # streams: those waiting for a slot must see it.
-                        self._cond.notify_all()
+                        self._notify()
+                        raise
                     break
             self._wait(self._state.has_room, deadline, "a free stream slot", WriteTimeout)
-        self._send_pending(deadline)
+        try:
+            self._send_pending(deadline)
+        except HyperError as exc:
+            self._settle_send_error(stream_id, exc)
         return stream_id
+
+    @staticmethod
+    def _not_sent(failure: HyperError) -> HyperError:
+        """The error of a request that was not sent because the connection
+        had already failed: certainly not processed, so safe to retry."""
+        error = ConnectionClosed(
+            f"The request was not sent: the connection had failed ({failure})")
+        error.retry_safe = True
+        error.__cause__ = failure
+        return error
+
+    def _settle_send_error(self, stream_id: int, exc: HyperError) -> NoReturn:
+        """Sending failed after ``stream_id``'s HEADERS were queued (so no
+        answer to it can have come): forget the stream and raise its own
+        error (above the last_stream_id of a GOAWAY read before the failure,
+        see _salvage, a StreamNotProcessedError, safe to retry), else ``exc``."""
+        with self._lock:
+            stream = self._state.streams.get(stream_id)
+            error = stream.error if stream is not None and stream.error is not None else exc
+            self._state.abort_upload(stream_id)
+            self._notify()
+        if error is exc:
+            raise exc
+        raise error from exc
 
     def send(self, data: BodyArg, final: bool = False, stream_id: int | None = None) -> None:
         """Send (more of) a request body, within the server's flow-control window."""
         with self._lock:
             stream = self._state.upload_stream(stream_id)
-        self._send_body(stream.stream_id, iter_body(data), final, stream.read_timeout)
+        try:
+            self._send_body(stream.stream_id, iter_body(data), final, stream.read_timeout)
+        except HyperError:
+            if not self._answered(stream.stream_id):
+                raise
+
+    def _answered(self, stream_id: int) -> bool:
+        """Whether the whole response on ``stream_id`` came: after a failed
+        send, that answer is the outcome (RFC 9113 section 8.1: the server
+        may answer before it has the whole request)."""
+        with self._lock:
+            stream = self._state.streams.get(stream_id)
+            return stream is not None and stream.state is ResponseState.COMPLETE
 
     def _build_headers(self, method: str, selector: str, queued: Headers) -> Headers:
         authority_value = self.authority.encode()
@@ -353,10 +442,25 @@ class HTTP20Connection:
         write timed out), reset the stream with CANCEL, then re-raise."""
         try:
             self._send_body(stream_id, chunks, final, read_timeout)
+        except HyperError as exc:
+            with self._lock:
+                stream = self._state.streams.get(stream_id)
+                if stream is not None and stream.state is ResponseState.COMPLETE:
+                    # RFC 9113 section 8.1: the server answered before it
+                    # had the whole body; that answer is the outcome.
+                    return
+                error = stream.error if stream is not None and stream.error else exc
+                self._state.abort_upload(stream_id)
+                self._notify()
+            self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
+            if error is exc:
+                raise
+            raise error from exc
         except BaseException:
             with self._lock:
                 self._state.abort_upload(stream_id)
-            self._send_pending(Deadline(self.timeout.read), quiet=True)
+                self._notify()
+            self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
             raise
 
     def _send_body(
@@ -381,7 +485,7 @@ class HTTP20Connection:
         self, stream_id: int, view: memoryview, last: bool, read_timeout: float | None
     ) -> None:
         while True:
-            deadline = Deadline(read_timeout)
+            deadline = Deadline(read_timeout, True)
             self._wait(partial(self._can_send, stream_id, len(view)), deadline,
                        f"flow-control window on stream {stream_id}", WriteTimeout)
             with self._lock:
@@ -418,7 +522,7 @@ class HTTP20Connection:
         from .response import HTTP20Response
 
         try:
-            self._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout), what)
+            self._wait(lambda: stream.headers_ready, Deadline(stream.read_timeout, True), what)
             if stream.headers is None:
                 assert stream.error is not None
                 raise stream.error
@@ -450,7 +554,7 @@ class HTTP20Connection:
             if done:
                 return
             self._wait(partial(self._push_or_done, parent_ids, live),
-                       Deadline(self.timeout.read), "pushes")
+                       Deadline(self.timeout.read, True), "pushes")
 
     def _push_or_done(self, parent_ids: list[int], live: list[Stream]) -> bool:
         return any(self._state.pushes.get(p) for p in parent_ids) or all(
@@ -461,7 +565,7 @@ class HTTP20Connection:
 
         Consuming data credits the stream's flow-control window.
         """
-        self._wait(lambda: stream.data_ready, Deadline(stream.read_timeout),
+        self._wait(lambda: stream.data_ready, Deadline(stream.read_timeout, True),
                    f"data on stream {stream.stream_id}")
         with self._lock:
             piece, credited = self._state.consume(stream)
@@ -481,8 +585,8 @@ class HTTP20Connection:
         with self._lock:
             self._state.cancel(stream, code)
             # Whoever waits to send on this stream stops now.
-            self._cond.notify_all()
-        self._send_pending(Deadline(self.timeout.read), quiet=True)
+            self._notify()
+        self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
 
     # ------------------------------------------------------------------
     # State for the pool
@@ -491,16 +595,38 @@ class HTTP20Connection:
     def stream_capacity(self) -> int:
         """How many more streams may be opened now (0 when not usable)."""
         with self._lock:
+            self._reset_abandoned()
             return self._state.capacity()
 
     def is_usable(self) -> bool:
         with self._lock:
             return self._state.usable()
 
+    def broke_after_goaway(self) -> bool:
+        """Whether the connection failed (closed, reset, a GOAWAY with an
+        error) after a graceful GOAWAY, before the server finished the
+        streams it said it would. Their requests met a communication
+        failure, which RFC 9110 section 9.2.2 lets a client repeat when
+        the method is idempotent."""
+        with self._lock:
+            return self._state.broke_after_goaway
+
     def is_idle(self) -> bool:
         """True when no stream is open and no response is left unread."""
         with self._lock:
+            self._reset_abandoned()
             return self._state.idle()
+
+    def _reset_abandoned(self) -> None:
+        """Reset (CANCEL) the streams of responses garbage-collected unread
+        and drop their buffers. Caller holds ``_lock``; the frames go out
+        with the next flush."""
+        while self._abandoned:
+            stream = self._abandoned.popleft()
+            if self._state.streams.get(stream.stream_id) is stream:
+                self._state.cancel(stream, h2.errors.ErrorCodes.CANCEL)
+                stream.data.clear()
+                self._notify()
 
     def check_alive(self) -> bool:
         """Process whatever the server sent while we were idle; still usable?
@@ -518,7 +644,7 @@ class HTTP20Connection:
                 # A zero deadline: "nothing (more) to read" ends the loop as
                 # a ReadTimeout. Frames to send back get the usual time.
                 self._read_turn(sock, Deadline(0), "the server", ReadTimeout,
-                                Deadline(self.timeout.read or 5.0))
+                                Deadline(self._own_write_timeout()))
             except HyperError:
                 return self.is_usable()
 
@@ -532,6 +658,7 @@ class HTTP20Connection:
             raise LocalProtocolError("PING data must be exactly 8 bytes")
         self.connect()
         with self._lock:
+            self._reset_abandoned()
             self._state.ping(opaque_data)
         self._send_pending(Deadline(self.timeout.read))
 
@@ -541,28 +668,29 @@ class HTTP20Connection:
         Responses not yet read fail with ConnectionClosed.
         """
         with self._lock:
+            self._abandoned.clear()
+            given, self._given_sock = self._given_sock, None
             if self._state.closed:
                 return
             sock, self._sock = self._sock, None
             data = self._state.close(error_code, connected=sock is not None)
             self._cond.notify_all()
+        if given is not None and given is not sock:
+            given.close()  # never connected: the socket was handed over unused
         if sock is None:
+            self._close_wake_pair()
             return
         if self._io_lock.acquire(timeout=1.0):
             try:
-                if data:
-                    sock.settimeout(1.0)
-                    sock.sendall(data)
+                sock.settimeout(1.0)
+                sock.sendall(data)
             except OSError:
                 pass
             finally:
                 self._io_lock.release()
-        # shutdown() first: it wakes a thread blocked waiting to read this
-        # socket (close() alone does not), which then sees the closed
+        # A thread blocked reading this socket wakes and sees the closed
         # connection instead of waiting out its timeout.
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
+        self._shut(sock)
 
     def __enter__(self) -> HTTP20Connection:
         return self
@@ -581,12 +709,25 @@ class HTTP20Connection:
         what: str,
         timeout_error: type[HyperError] = ReadTimeout,
     ) -> None:
-        """Block until ``ready()``, reading the socket if nobody else is."""
+        """Block until ``ready()``, reading the socket if nobody else is.
+
+        What counts as progress for a renewable ``deadline``: any byte
+        received on the connection since the wait began (or since the last
+        progress). On a multiplexed connection a stream's own bytes may sit
+        behind other streams' frames, so the connection's bytes are the
+        honest sign that the server is not silent; this is requests' read
+        timeout, the longest time without a byte.
+        """
+        seen = self._received
         while True:
             with self._lock:
+                self._reset_abandoned()
                 if ready():
                     return
                 self._state.raise_if_failed()
+                if self._received != seen:
+                    seen = self._received
+                    deadline.renew()
                 if self._reading:
                     remaining = deadline.remaining()
                     if remaining == 0:
@@ -618,7 +759,11 @@ class HTTP20Connection:
             with self._lock:
                 self._reading = False
                 self._cond.notify_all()
-        self._send_pending(flush_deadline or deadline, quiet=True)
+        if data is not None:
+            # What h2 answers by itself (SETTINGS and PING acknowledgements,
+            # WINDOW_UPDATEs). (Woken without data, there is nothing new:
+            # other threads flush what they queued themselves.)
+            self._send_pending(flush_deadline or deadline, quiet=True)
 
     def _recv(self, sock: socket.socket, deadline: Deadline, what: str,
               timeout_error: type[HyperError]) -> bytes | None:
@@ -635,16 +780,13 @@ class HTTP20Connection:
 
     def _recv_batch(self, sock: socket.socket, deadline: Deadline) -> bytes | None:
         """Wait until the socket is readable, then read what is there; None
-        when the recheck interval passed first. Raises socket.timeout when
-        the deadline comes first."""
+        when woken first (see _notify). Raises socket.timeout when the
+        deadline comes first."""
         pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-        if not pending:
-            remaining = deadline.remaining()
-            wait = _RECHECK_INTERVAL if remaining is None else min(remaining, _RECHECK_INTERVAL)
-            if not wait_readable(sock, wait):
-                if deadline.expired():
-                    raise socket.timeout("nothing to read")
-                return None
+        if not pending and not self._readable(sock, deadline.remaining()):
+            if deadline.expired():
+                raise socket.timeout("nothing to read")
+            return None
         if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
             raise socket.timeout("another thread is using the socket")
         try:
@@ -653,6 +795,20 @@ class HTTP20Connection:
             return self._drain(sock, data) if data else data
         finally:
             self._io_lock.release()
+
+    def _readable(self, sock: socket.socket, timeout: float | None) -> bool:
+        """Wait (at most ``timeout``) for ``sock`` to be readable or for a
+        wake-up; True when ``sock`` is."""
+        wake = self._wake_r
+        assert wake is not None  # (reading: connected)
+        with _Selector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            selector.register(wake, selectors.EVENT_READ)
+            ready = {key.fileobj for key, _ in selector.select(timeout)}
+        if wake in ready:
+            with contextlib.suppress(OSError):
+                wake.recv(4096)
+        return sock in ready
 
     def _drain(self, sock: socket.socket, first: bytes) -> bytes:
         """Add what else is already readable, without waiting, so that h2 and
@@ -679,25 +835,73 @@ class HTTP20Connection:
         they broke the connection. Caller holds no lock."""
         with self._lock:
             failed_before = self._state.failure is not None
+            self._received += len(data)
             self._state.receive(data)
             failure = None if failed_before else self._state.failure
             self._cond.notify_all()
         if flush or failure is not None:
             # (A GOAWAY h2 queued on a protocol error goes out first.)
-            self._send_pending(Deadline(self.timeout.read or 5.0), quiet=True)
+            self._send_pending(Deadline(self._own_write_timeout()), quiet=True)
         if failure is not None:
             with self._lock:
                 # (close() may have dropped it already: closing twice is harmless.)
                 self._sock = None
-            sock.close()
+            self._shut(sock)
+
+    def _notify(self) -> None:
+        """Wake every thread waiting on the state, the reader too (it waits
+        for the socket). Caller holds ``_lock``."""
+        self._cond.notify_all()
+        if self._reading:
+            assert self._wake_w is not None  # (reading: connected)
+            with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+                self._wake_w.send(b"\0")
+
+    def _shut(self, sock: socket.socket) -> None:
+        """Close ``sock`` and the wake-up pair. shutdown() first wakes a
+        thread blocked waiting to read it (close() alone does not)."""
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        self._close_wake_pair()
+
+    def _close_wake_pair(self) -> None:
+        # (A reader still polling it gets an error, and sees the failure.)
+        for end in (self._wake_r, self._wake_w):
+            if end is not None:
+                end.close()
 
     def _fail(self, error: HyperError) -> HyperError:
-        """Break the connection; return the error it now fails with."""
+        """Break the connection and close its socket; return the error it
+        now fails with."""
         with self._lock:
             self._state.fail(error)
             self._cond.notify_all()
+            sock, self._sock = self._sock, None
             assert self._state.failure is not None
-            return self._state.failure
+            failure = self._state.failure
+        if sock is not None:
+            self._shut(sock)
+        return failure
+
+    def _salvage(self, sock: socket.socket) -> None:
+        """Sending failed (EPIPE, ECONNRESET): read what the server sent
+        before, without waiting. Linux keeps received data readable after a
+        reset, and it may hold whole responses and the GOAWAY whose
+        last_stream_id says which streams were not processed (RFC 9113
+        section 6.8). Caller holds ``_io_lock``."""
+        taken = 0
+        with contextlib.suppress(OSError, ValueError):
+            sock.settimeout(0)
+            while taken < _SALVAGE_LIMIT:
+                data = sock.recv(self.network_buffer_size)
+                if not data:
+                    return
+                taken += len(data)
+                with self._lock:
+                    self._received += len(data)
+                    self._state.receive(data)
+                    self._cond.notify_all()
 
     def _send_pending(self, deadline: Deadline, quiet: bool = False) -> None:
         """Flush h2's outbound buffer, in order. Caller holds no lock."""
@@ -721,6 +925,8 @@ class HTTP20Connection:
             # Part of a frame may have gone out: the connection is done.
             # (At a deadline already reached the socket is non-blocking.)
             timed_out = isinstance(exc, (socket.timeout, BlockingIOError, ssl.SSLWantWriteError))
+            if not timed_out:
+                self._salvage(sock)
             failure = self._fail(
                 WriteTimeout("Timed out writing to the server") if timed_out
                 else ConnectionClosed(f"The connection was lost while sending: {exc}"))

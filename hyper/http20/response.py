@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from ..common.headers import HTTPHeaderMap
@@ -42,6 +43,11 @@ class HTTP20Response(BaseResponse):
         self._connection = connection
         self._stream = stream
         self._trailers: HTTPHeaderMap | None = None
+        # Dropped unread, the response must not hold its stream (a slot of
+        # the server's MAX_CONCURRENT_STREAMS) and its buffers: the
+        # connection resets the stream at its next locked section (the
+        # finalizer may run anywhere, even where the lock is held).
+        weakref.finalize(self, connection._abandoned.append, stream).atexit = False
 
     @property
     def stream_id(self) -> int:

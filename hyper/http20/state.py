@@ -69,6 +69,10 @@ class ClientState:
         self.next_stream_id = 1
         self.going_away = False
         self.goaway_last_id: int | None = None
+        # A GOAWAY with NO_ERROR came, and then the connection failed
+        # before the server finished the streams it kept.
+        self.graceful_goaway = False
+        self.broke_after_goaway = False
         self.failure: HyperError | None = None
         self.closed = False
         self.conn_window = window_manager_class(DEFAULT_CONNECTION_WINDOW)
@@ -517,6 +521,7 @@ class ClientState:
         last_id = int(event.last_stream_id or 0)
         self.going_away = True
         self.goaway_last_id = last_id
+        self.graceful_goaway |= code == _ERROR_CODES.NO_ERROR
         for stream in list(self.streams.values()):
             if stream.stream_id > last_id and stream.stream_id % 2 == 1:
                 # RFC 9113 section 6.8: such streams "were not processed by
@@ -579,6 +584,7 @@ class ClientState:
         """The connection is broken: every stream not complete fails."""
         if self.failure is None:
             self.failure = error
+            self.broke_after_goaway = self.graceful_goaway
         for stream in self.streams.values():
             stream.fail(error)
 

@@ -12,7 +12,9 @@ closed outside the lock too.
 A request that fails with an error whose ``retry_safe`` is True (the
 server certainly did not process it: GOAWAY's ``last_stream_id`` below its
 stream, or REFUSED_STREAM) is sent again, on a new connection, when its
-body can be sent again; at most ``retries`` times. Connection failures
+body can be sent again; at most ``retries`` times. So is an idempotent
+request whose connection broke after a graceful GOAWAY (the connection's
+``may_send_again`` decides, RFC 9110 section 9.2.2). Connection failures
 (refused, connect timeout) are retried ``connect_retries`` times.
 
 A request with an idempotent method whose connection failed (closed,
@@ -94,6 +96,8 @@ class PoolConnection(Protocol):
     def is_usable(self) -> bool: ...
 
     def check_alive(self) -> bool: ...
+
+    def may_send_again(self, method: str, exc: HyperError) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -214,6 +218,9 @@ class ConnectionPool:
                 lease = self._acquire(key, config, context, avoid)
                 return self._exchange(lease, method, target, body, headers, config)
             except HyperError as exc:
+                # (Asked before the release, which may close the connection.)
+                again = exc.retry_safe or (
+                    lease is not None and lease.conn.may_send_again(method, exc))
                 if lease is not None:
                     self._release(lease, failed=True)
                     avoid.add(lease.entry.ident)
@@ -230,7 +237,7 @@ class ConnectionPool:
                         raise retried_for  # noqa: B904 - keep its own __cause__
                     raise
                 failures += 1
-                if exc.retry_safe and failures <= self.retries and replay.rewind():
+                if again and failures <= self.retries and replay.rewind():
                     log.debug("Retrying %s %s on a new connection: %s", method, target, exc)
                     continue
                 if self.retry_idempotent and retried_for is None \
@@ -455,9 +462,14 @@ def default_connection_factory(
         secure=key.secure,
         ssl_context=context,
         proxy_host=proxy_config_for(key),
-        timeout=config,
+        # Only the connect timeout belongs to the connection: every request
+        # brings its own read timeout (ConnectionPool.request passes it).
+        timeout=TimeoutConfig(connect=config.connect),
         window_manager=window_manager,
         h2c=key.h2c,
+        # The pool decides which connection serves a request, and retries
+        # unprocessed requests itself.
+        reconnect=False,
     )
 
 
