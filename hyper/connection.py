@@ -136,6 +136,7 @@ class HTTPConnection:
         timeout: TimeoutArg = None,
         h2c: str | H2CMode = H2CMode.UPGRADE,
         reconnect: bool = True,
+        max_headers: float | None = None,
         **kwargs: Any,
     ) -> None:
         self.host, self.port = split_host_port(host, port, 80)
@@ -151,6 +152,9 @@ class HTTPConnection:
         #: send unprocessed requests again (see the module docstring). A
         #: pool, which decides itself where requests go, turns it off.
         self.reconnect = reconnect
+        #: HTTP/1.1: the most header fields a response head may have (None:
+        #: HTTP11Connection's default, 100 as http.client's).
+        self.max_headers = max_headers
         self._common: dict[str, Any] = dict(
             window_manager=window_manager, enable_push=enable_push, timeout=self.timeout,
             **kwargs)
@@ -277,6 +281,8 @@ class HTTPConnection:
     def _http11(self, **extra: Any) -> HTTP11Connection:
         common = {k: v for k, v in self._common.items()
                   if k not in ("window_manager", "enable_push")}
+        if self.max_headers is not None:
+            common["max_headers"] = self.max_headers
         return HTTP11Connection(self.host, self.port, secure=self.secure,
                                 ssl_context=self.ssl_context, **self._proxy_args,
                                 **common, **extra)

@@ -281,6 +281,12 @@ async def headers_repeat(req: Request, match: re.Match[str]) -> None:
     await req.respond(200, b"repeated headers\n", headers)
 
 
+async def headers_many(req: Request, match: re.Match[str]) -> None:
+    n = int(match["n"])
+    headers = [(f"x-h{i}".encode(), b"v") for i in range(n)]
+    await req.respond(200, b"many headers\n", [(b"content-type", b"text/plain"), *headers])
+
+
 async def cookies_set(req: Request, match: re.Match[str]) -> None:
     pairs = parse_qsl(req.query, keep_blank_values=True)
     cookies = [(b"set-cookie", f"{k}={v}; Path=/".encode("latin-1")) for k, v in pairs]
@@ -416,6 +422,7 @@ ROUTES: list[tuple[re.Pattern[str], Handler]] = [
         (r"/stream/(?P<n>\d{1,12})", stream),
         (rf"/(?P<coding>{_CODINGS})", compressed),
         (r"/headers/repeat", headers_repeat),
+        (r"/headers/many/(?P<n>\d{1,3})", headers_many),
         (r"/cookies/set", cookies_set),
         (r"/cookies", cookies),
         (r"/redirect/(?P<n>\d{1,3})", redirect),

@@ -5,6 +5,7 @@ ports on loopback."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +64,24 @@ def test_read_timeout_says_read_timed_out(
     assert reference[0] == ours[0] == "ReadTimeout"
     assert "Read timed out. (read timeout=0.5)" in reference[1]
     assert ours[1] == reference[1]
+
+
+@pytest.mark.parametrize("fixture", ["h2_server", "h1_server"])
+@pytest.mark.parametrize("limit", [1, 101, float("inf")])
+def test_http_client_header_limit_is_honoured(
+    fixture: str, limit: float, request: pytest.FixtureRequest, certs: Certs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPie's --max-headers sets http.client._MAXHEADERS; both adapters
+    obey it, whatever the limit (the response has over 100 fields)."""
+    server: Server = request.getfixturevalue(fixture)
+    monkeypatch.setattr(http.client, "_MAXHEADERS", limit)
+    reference, ours = both(certs, lambda s: s.get(server.url + "/headers/many/102", timeout=10))
+    if limit == float("inf"):
+        assert reference == ours == ("no error", "")
+    else:
+        assert reference[0] == ours[0] == "ConnectionError"
+        assert f"got more than {limit} headers" in ours[1]
 
 
 def test_unreachable_proxy_is_a_proxy_error(

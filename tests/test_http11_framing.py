@@ -189,6 +189,15 @@ def test_head_cut_mid_line_is_a_closed_connection(tcp_peers: Peers) -> None:
     conn.close()
 
 
+def test_reason_phrase_without_surrounding_blanks(tcp_peers: Peers) -> None:
+    conn = h1(tcp_peers([head(), reply(b"HTTP/1.0 200  Fine here \r\nContent-Length: 2\r\n\r\nok"),
+                         fin()]))
+    conn.request("GET", "/")
+    resp = conn.get_response()
+    assert (resp.version, resp.status, resp.reason, resp.read()) == (10, 200, "Fine here", b"ok")
+    conn.close()
+
+
 def test_tls_answer_to_a_plaintext_request(tcp_peers: Peers) -> None:
     # The start of a TLS alert record (protocol version 3.1).
     conn = h1(tcp_peers([head(), reply(b"\x15\x03\x01\x00\x02\x02\x46"), fin()]))

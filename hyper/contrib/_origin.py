@@ -18,6 +18,7 @@ a genuine urllib3 ``HTTPResponse`` (:mod:`hyper.contrib._raw`).
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import threading
 import warnings
@@ -38,9 +39,10 @@ from urllib3.exceptions import TimeoutError as TimeoutError_
 from urllib3.util import SKIP_HEADER, Timeout
 from urllib3.util.retry import Retry
 
+from ..common.response import BaseResponse
 from ..common.settings import H2CMode
 from ..common.timeouts import TimeoutConfig
-from ..exceptions import HyperError
+from ..exceptions import HyperError, RemoteProtocolError
 from ..pool import ConnectionPool, PoolKey, ProxySettings, Replay, TLSSettings, request_target
 from ._errors import request_error
 from ._raw import make_raw
@@ -206,6 +208,7 @@ class OriginPool:
         while True:
             try:
                 response = self._pool.request(key, method, target, body, wire, timeout=config)
+                _check_header_count(response)
             except HyperError as exc:
                 error = request_error(exc, self, url, config, proxied=self.proxy is not None)
                 if not isinstance(error, _RETRIED):
@@ -286,3 +289,12 @@ def wire_headers(headers: Mapping[str, Any] | None) -> list[tuple[str, bytes]]:
                             f"{type(value).__name__}, not str or bytes")
         out.append((name, encoded))
     return out
+
+
+def _check_header_count(response: BaseResponse) -> None:
+    """http.client's limit on response header fields (``_MAXHEADERS``, 100,
+    which HTTPie's ``--max-headers`` changes), with its message."""
+    limit = http.client._MAXHEADERS  # type: ignore[attr-defined]
+    if sum(1 for _ in response.headers.iter_raw()) > limit:
+        response.close()
+        raise RemoteProtocolError(f"got more than {limit} headers")

@@ -28,6 +28,7 @@ urllib3 ``HTTPResponse`` objects (``hyper.contrib._raw``).
 
 from __future__ import annotations
 
+import math
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -144,6 +145,9 @@ class HTTP20Adapter(HTTPAdapter):
             pool_timeout=self.pool_timeout,
             retry_idempotent=self.retry_idempotent,
             window_manager=self.window_manager,
+            # The limit is http.client's, read per request by the origin
+            # pools (HTTPie's --max-headers sets it); none below that.
+            max_headers=math.inf,
         )
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:

@@ -76,7 +76,7 @@ class HTTP11Connection:
         proxy_port: int | None = None,
         proxy_headers: HeadersArg = None,
         timeout: TimeoutArg = None,
-        max_headers: int = MAX_HEADERS,
+        max_headers: float = MAX_HEADERS,
         **kwargs: Any,
     ) -> None:
         self.host, self.port = split_host_port(host, port, 80)
@@ -283,7 +283,10 @@ class HTTP11Connection:
                 assert isinstance(event, h11.EndOfMessage)
                 self._finish(number)
         version = 10 if head.http_version == b"1.0" else 11
-        return HTTP11Response(head.status_code, head.reason.decode("latin-1"),
+        # The reason phrase without the blanks around it, as http.client
+        # gives it ("200  OK" is "OK").
+        reason = head.reason.decode("latin-1").strip()
+        return HTTP11Response(head.status_code, reason,
                               head.headers.raw_items(), self, number, version, ended=empty)
 
     def _empty_body(self, head: h11.Response) -> bool:

@@ -144,6 +144,8 @@ class ConnectionPool:
         more, on a new connection, when its connection failed before the
         response head arrived.
     :param window_manager: the HTTP/2 flow-control manager class.
+    :param max_headers: HTTP/1.1: the most header fields a response head may
+        have (None: 100, as http.client).
     :param connection_factory: makes connections (tests and embedders);
         the default makes :class:`hyper.HTTPConnection` objects.
     """
@@ -160,6 +162,7 @@ class ConnectionPool:
         connect_retries: int = 0,
         retry_idempotent: bool = True,
         window_manager: type[BaseFlowControlManager] | None = None,
+        max_headers: float | None = None,
         connection_factory: ConnectionFactory | None = None,
     ) -> None:
         if retries < 0 or connect_retries < 0:
@@ -174,7 +177,7 @@ class ConnectionPool:
         self.retry_idempotent = retry_idempotent
         self.window_manager = window_manager
         self._factory: ConnectionFactory = connection_factory or partial(
-            default_connection_factory, window_manager=window_manager)
+            default_connection_factory, window_manager=window_manager, max_headers=max_headers)
         self._contexts = ContextCache()
         self._reaper: threading.Thread | None = None
         self._reaper_wake = threading.Event()
@@ -454,6 +457,7 @@ def default_connection_factory(
     context: ssl.SSLContext | None,
     config: TimeoutConfig,
     window_manager: type[BaseFlowControlManager] | None = None,
+    max_headers: float | None = None,
 ) -> PoolConnection:
     """A :class:`hyper.HTTPConnection` for ``key`` (not yet connected)."""
     return HTTPConnection(
@@ -466,6 +470,7 @@ def default_connection_factory(
         # brings its own read timeout (ConnectionPool.request passes it).
         timeout=TimeoutConfig(connect=config.connect),
         window_manager=window_manager,
+        max_headers=max_headers,
         h2c=key.h2c,
         # The pool decides which connection serves a request, and retries
         # unprocessed requests itself.
