@@ -21,6 +21,7 @@ Endpoints (see ``ROUTES`` at the bottom):
 - ``/flaky/{code}/{n}/{tok}``: the first ``n`` requests with token ``tok``
   are answered ``code`` (with ``Retry-After: {s}`` given ``?retry-after=s``),
   later ones 200 with the number of the attempt as body (retry tests).
+- ``/bomb/{coding}``: a decompression bomb (``BOMB_SIZE`` zero bytes, compressed).
 
 ``payload(n)`` gives the bytes ``/bytes/{n}`` and ``/stream/{n}`` send.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import random
 import re
@@ -270,6 +272,37 @@ async def compressed(req: Request, match: re.Match[str]) -> None:
     await req.respond(200, compress(plain), headers)
 
 
+#: What a /bomb body decodes to: 1 GiB of zeros.
+BOMB_SIZE = GIB
+
+
+@functools.cache
+def bomb(coding: str) -> bytes:
+    """BOMB_SIZE zeros in ``coding``, made once per process. gzip is 16
+    members of 64 MiB each (RFC 1952 section 2.2 allows a series), which
+    takes a tenth of the time of one 1 GiB member and decodes the same."""
+    zeros = bytes(MIB)
+    if coding == "gzip":
+        member = zlib.compressobj(9, zlib.DEFLATED, 31)
+        one = b"".join(member.compress(zeros) for _ in range(64)) + member.flush()
+        return one * (BOMB_SIZE // (64 * MIB))
+    if coding == "deflate":
+        stream = zlib.compressobj(1)
+        return b"".join(stream.compress(zeros) for _ in range(BOMB_SIZE // MIB)) + stream.flush()
+    if coding == "br":
+        br = brotli.Compressor(quality=1)
+        return b"".join(br.process(zeros) for _ in range(BOMB_SIZE // MIB)) + br.finish()
+    zstd = zstandard.ZstdCompressor().compressobj()
+    return b"".join(zstd.compress(zeros) for _ in range(BOMB_SIZE // MIB)) + zstd.flush()
+
+
+async def bomb_endpoint(req: Request, match: re.Match[str]) -> None:
+    coding = match["coding"]
+    headers = [(b"content-type", b"application/octet-stream"),
+               (b"content-encoding", coding.encode())]
+    await req.respond(200, bomb(coding), headers)
+
+
 async def headers_repeat(req: Request, match: re.Match[str]) -> None:
     headers = [
         (b"set-cookie", b"first=1; Path=/"),
@@ -436,6 +469,7 @@ ROUTES: list[tuple[re.Pattern[str], Handler]] = [
         (r"/pushed/(?P<name>[ab])", pushed),
         (r"/token/(?P<tok>[A-Za-z0-9._~-]{1,200})", token),
         (r"/flaky/(?P<code>[2-5]\d\d)/(?P<n>\d{1,3})/(?P<tok>[A-Za-z0-9._~-]{1,200})", flaky),
+        (r"/bomb/(?P<coding>gzip|deflate|br|zstd)", bomb_endpoint),
     ]
 ]
 

@@ -54,7 +54,20 @@ def _decode_bytewise(coding: str, data: bytes) -> bytes:
     return b"".join(pieces) + decoder.flush()
 
 
-FEEDERS = [_decode_whole, _decode_bytewise]
+def _decode_limited(coding: str, data: bytes, limit: int = 7, step: int = 5) -> bytes:
+    """Fed ``step`` bytes at a time, asking for at most ``limit`` each call
+    and draining what is pending before the next piece, as read(amt) does."""
+    decoder = _decoder(coding)
+    pieces = []
+    for i in range(0, len(data), step):
+        pieces.append(decoder.decompress(data[i : i + step], limit))
+        while decoder.has_pending:
+            pieces.append(decoder.decompress(b"", limit))
+    assert all(len(piece) <= limit for piece in pieces)
+    return b"".join(pieces) + decoder.flush()
+
+
+FEEDERS = [_decode_whole, _decode_bytewise, _decode_limited]
 
 
 @pytest.mark.parametrize("feed", FEEDERS)
@@ -247,7 +260,7 @@ def test_optional_codings_disappear_when_their_package_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(decoder_module, "_brotli", None)
-    monkeypatch.setattr(decoder_module, "_zstandard", None)
+    monkeypatch.setattr(decoder_module, "_zstd", None)
 
     assert supported_encodings() == ["gzip", "deflate"]
     assert get_decoder("br") is None
@@ -258,3 +271,128 @@ def test_optional_codings_disappear_when_their_package_is_missing(
 def test_import_first_falls_back_and_gives_none_when_nothing_imports() -> None:
     assert decoder_module._import_first("hyper_no_such_module", "zlib") is zlib
     assert decoder_module._import_first("hyper_no_such_module") is None
+
+
+def test_old_brotli_that_cannot_stop_early_is_not_used() -> None:
+    class OldDecompressor:
+        def process(self, data: bytes) -> bytes:
+            return data
+
+    class OldBrotli:
+        Decompressor = OldDecompressor
+
+    assert decoder_module._bounded_brotli(OldBrotli) is None  # type: ignore[arg-type]
+    assert decoder_module._bounded_brotli(None) is None
+    assert decoder_module._bounded_brotli(brotli) is brotli
+
+
+# -- bounded output: decompression bombs ----------------------------------------------
+
+BOMB_SIZE = 32 * 1024 * 1024
+
+
+def _streamed(compress: Callable[[bytes], bytes], finish: Callable[[], bytes]) -> bytes:
+    """BOMB_SIZE zeros through a streaming compressor, 1 MiB at a time."""
+    zeros = bytes(1024 * 1024)
+    return b"".join(compress(zeros) for _ in range(BOMB_SIZE // len(zeros))) + finish()
+
+
+def _bomb(coding: str) -> bytes:
+    if coding in ("gzip", "x-gzip", "deflate"):
+        wbits = 31 if coding != "deflate" else zlib.MAX_WBITS
+        compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        return _streamed(compressor.compress, compressor.flush)
+    if coding == "br":
+        br = brotli.Compressor()
+        return _streamed(br.process, br.finish)
+    zstd = zstandard.ZstdCompressor().compressobj()
+    return _streamed(zstd.compress, zstd.flush)
+
+
+BOMBS = {coding: _bomb(coding) for coding in ENCODERS}
+
+
+@pytest.mark.parametrize("limit", [1, 1024, 100_000])
+@pytest.mark.parametrize("coding", sorted(ENCODERS))
+def test_a_bomb_fed_whole_comes_out_in_bounded_pieces(coding: str, limit: int) -> None:
+    bomb = BOMBS[coding]
+    assert len(bomb) < BOMB_SIZE // 500  # really a bomb
+    decoder = _decoder(coding)
+
+    pieces = [decoder.decompress(bomb, limit)]
+    for _ in range(20):
+        assert decoder.has_pending
+        pieces.append(decoder.decompress(b"", limit))
+
+    assert [len(piece) for piece in pieces] == [limit] * 21
+    assert not any(b"".join(pieces))
+
+
+@pytest.mark.parametrize("coding", sorted(ENCODERS))
+def test_a_bomb_drained_in_bounded_pieces_decodes_whole(coding: str) -> None:
+    decoder = _decoder(coding)
+    total = 0
+    piece = decoder.decompress(BOMBS[coding], 1 << 20)
+    while piece:
+        assert len(piece) <= 1 << 20
+        total += len(piece)
+        piece = decoder.decompress(b"", 1 << 20)
+
+    assert not decoder.has_pending
+    assert decoder.flush() == b""
+    assert total == BOMB_SIZE
+
+
+def test_a_bomb_inside_a_chain_is_bounded_at_every_stage() -> None:
+    # br of a gzip bomb: the br stage gives CHAIN_STEP at a time, not the whole
+    # gzip stream, and the gzip stage the caller's limit.
+    decoder = _decoder("gzip, br")
+
+    first = decoder.decompress(brotli.compress(BOMBS["gzip"]), 1000)
+    pieces = [first] + [decoder.decompress(b"", 1000) for _ in range(50)]
+
+    assert {len(piece) for piece in pieces} == {1000}
+    assert decoder.has_pending
+
+
+def test_a_chain_drained_with_a_limit_gives_every_byte() -> None:
+    data = zlib.compress(gzip.compress(BODY))
+    decoder = _decoder("gzip, deflate")
+    pieces = [decoder.decompress(data[:100], 10), decoder.decompress(data[100:], 10)]
+    while decoder.has_pending:
+        pieces.append(decoder.decompress(b"", 10))
+
+    assert all(len(piece) <= 10 for piece in pieces)
+    assert b"".join(pieces) + decoder.flush() == BODY
+
+
+@pytest.mark.parametrize("coding", sorted(ENCODERS))
+def test_a_zero_limit_keeps_the_input_for_later(coding: str) -> None:
+    decoder = _decoder(coding)
+
+    assert decoder.decompress(ENCODERS[coding](BODY), 0) == b""
+    assert decoder.has_pending
+    assert decoder.decompress(b"", 0) == b""
+    assert decoder.flush() == BODY
+
+
+def test_brotli_output_past_the_limit_is_kept_for_the_next_call() -> None:
+    # brotli's output_buffer_limit stops growth at about 32 KiB, past 10.
+    decoder = _decoder("br")
+
+    assert decoder.decompress(BOMBS["br"], 10) == bytes(10)
+    assert decoder.has_pending
+    assert decoder.decompress(b"", 0) == b""
+    assert decoder.decompress(b"", 5) == bytes(5)
+
+
+@given(
+    coding=st.sampled_from(sorted(ENCODERS)),
+    step=st.integers(min_value=1, max_value=600),
+    limit=st.integers(min_value=1, max_value=5000),
+)
+@settings(max_examples=60, deadline=None)
+def test_any_step_and_limit_decode_the_same(coding: str, step: int, limit: int) -> None:
+    data = ENCODERS[coding](BODY)
+
+    assert _decode_limited(coding, data, limit, step) == BODY

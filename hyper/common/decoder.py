@@ -3,12 +3,30 @@
 Theory of operation
 -------------------
 :func:`get_decoder` reads a Content-Encoding value and returns one object
-with two methods: ``decompress(data)``, fed each piece of the body as it
-arrives (any size, down to one byte), and ``flush()``, called once at the end
-of the body. Both return decoded bytes. Any failure, including a body that
-ends in the middle of a compressed stream, raises
+with three members: ``decompress(data, max_length=-1)``, fed each piece of
+the body as it arrives (any size, down to one byte, or b""), ``has_pending``,
+and ``flush()``, called once at the end of the body. Any failure, including a
+body that ends in the middle of a compressed stream, raises
 :class:`~hyper.exceptions.ContentDecodingError` naming the coding, raised
 from the library's own error.
+
+Bounded output. A few kilobytes of compressed data can decode to gigabytes
+(a "decompression bomb"), so ``decompress`` returns at most ``max_length``
+decoded bytes (everything when it is negative) and keeps the input it has not
+decoded yet for the next call; ``has_pending`` says that calling
+``decompress(b"", n)`` may give more before new input is needed. The caller
+asks for what it can hold: ``read(amt)`` asks for ``amt`` bytes. Each
+library's way of stopping early:
+
+* zlib (gzip, deflate): ``decompressobj().decompress(data, max_length)``
+  leaves the rest of the input in ``unconsumed_tail``.
+* brotli >= 1.2: ``Decompressor.process(data, output_buffer_limit=n)``; the
+  limit stops the output buffer from growing but may be passed by up to one
+  growth step (about 32 KiB, or the size of the limit), so the surplus is kept
+  here. Older brotli and brotlicffi cannot stop early: br is then not offered.
+* zstd: ``ZstdDecompressor.decompress(data, max_length)`` of
+  ``compression.zstd`` (Python 3.14) or its backport ``backports.zstd``. The
+  ``zstandard`` package's decompressors cannot stop early, so it is not used.
 
 RFC 9110 section 8.4: "If one or more encodings have been applied to a
 representation, the sender that applied the encodings MUST generate a
@@ -36,16 +54,27 @@ if TYPE_CHECKING:
 
 __all__ = ["ContentDecoder", "get_decoder", "supported_encodings"]
 
+#: How much one coding of a chain (``gzip, br``) decodes at a time for the
+#: next one: the bound on what a chain holds between its codings.
+CHAIN_STEP = 64 * 1024
+
 
 class ContentDecoder(Protocol):
     """What :func:`get_decoder` returns."""
 
-    def decompress(self, data: bytes) -> bytes:
-        """Decode the next piece of the body."""
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        """Take the next piece of the body; return at most ``max_length``
+        decoded bytes (all there are when negative), keeping the rest."""
+        ...
+
+    @property
+    def has_pending(self) -> bool:
+        """True when ``decompress(b"", n)`` may give more without new input."""
         ...
 
     def flush(self) -> bytes:
-        """Finish at the end of the body; raise if the data ended too early."""
+        """Finish at the end of the body: the rest of the output, all of it.
+        Raises if the data ended too early."""
         ...
 
 
@@ -59,9 +88,16 @@ def _import_first(*names: str) -> ModuleType | None:
     return None
 
 
-# Both packages offer Decompressor().process(), .is_finished() and .error.
-_brotli = _import_first("brotli", "brotlicffi")
-_zstandard = _import_first("zstandard")
+def _bounded_brotli(module: ModuleType | None) -> ModuleType | None:
+    """``module`` if its decompressor can stop early (brotli >= 1.2), else None."""
+    if module is None or not hasattr(module.Decompressor, "can_accept_more_data"):
+        return None
+    return module
+
+
+_brotli = _bounded_brotli(_import_first("brotli"))
+# The standard library's module first (Python 3.14), then its backport.
+_zstd = _import_first("compression.zstd", "backports.zstd")
 
 
 def _failure(coding: str, exc: BaseException) -> ContentDecodingError:
@@ -72,6 +108,37 @@ def _truncated(coding: str) -> ContentDecodingError:
     return ContentDecodingError(
         f"Failed to decode {coding}-encoded body: the body ended inside the compressed data"
     )
+
+
+def _after_end(coding: str) -> ContentDecodingError:
+    return _failure(coding, ValueError("data after the end of the stream"))
+
+
+class _ZlibStream:
+    """One zlib decompressor that stops at ``max_length`` and keeps its input.
+
+    zlib may also keep output it had no room for once the whole input is
+    taken (the rest of a long back-reference), so a call that filled its
+    limit counts as pending until one that did not.
+    """
+
+    def __init__(self, wbits: int) -> None:
+        self.stream = zlib.decompressobj(wbits)
+        self.input = b""
+        self.full = False
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        """At most ``max_length`` (> 0, or < 0 for all) bytes of output."""
+        data, self.input = self.input + data, b""
+        # zlib's own max_length 0 means "no limit".
+        output = self.stream.decompress(data, max(max_length, 0))
+        self.input = self.stream.unconsumed_tail
+        self.full = len(output) == max_length
+        return output
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.input) or self.full
 
 
 class _GzipDecoder:
@@ -88,36 +155,47 @@ class _GzipDecoder:
         self._member = self._new_member()
         self._started = False  # any byte of the current member seen
         self._after_member = False  # a member has ended: padding may follow
+        self._input = b""  # bytes after a member, not given to the next one yet
 
     @staticmethod
-    def _new_member() -> zlib._Decompress:
+    def _new_member() -> _ZlibStream:
         # wbits 16 + MAX_WBITS: expect and check the gzip header and trailer.
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _ZlibStream(16 + zlib.MAX_WBITS)
 
-    def decompress(self, data: bytes) -> bytes:
-        output = []
-        while data:
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._input) or self._member.has_pending
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        data, self._input = self._input + data, b""
+        output: list[bytes] = []
+        remaining = max_length
+        while (data or self._member.has_pending) and remaining != 0:
             if self._after_member and not self._started:
                 data = data.lstrip(b"\x00")
                 if not data:
                     break
             self._started = True
             try:
-                output.append(self._member.decompress(data))
+                piece = self._member.decompress(data, remaining)
             except zlib.error as exc:
                 raise _failure(self.coding, exc) from exc
-            if not self._member.eof:
-                break
-            data = self._member.unused_data
-            self._member = self._new_member()
-            self._started = False
-            self._after_member = True
+            output.append(piece)
+            remaining -= len(piece)
+            data = b""
+            if self._member.stream.eof:
+                data = self._member.stream.unused_data
+                self._member = self._new_member()
+                self._started = False
+                self._after_member = True
+        self._input = data
         return b"".join(output)
 
     def flush(self) -> bytes:
+        output = self.decompress(b"")
         if self._started:
             raise _truncated(self.coding)
-        return b""
+        return output
 
 
 class _DeflateDecoder:
@@ -132,7 +210,7 @@ class _DeflateDecoder:
     coding = "deflate"
 
     def __init__(self) -> None:
-        self._stream: zlib._Decompress | None = None
+        self._stream: _ZlibStream | None = None
         self._head = b""  # bytes held until the format is known
 
     @staticmethod
@@ -140,22 +218,31 @@ class _DeflateDecoder:
         cmf, flg = head[0], head[1]
         return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf << 8 | flg) % 31 == 0
 
-    def decompress(self, data: bytes) -> bytes:
+    @property
+    def has_pending(self) -> bool:
+        return self._stream is not None and self._stream.has_pending
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
         if self._stream is None:
             self._head += data
             if len(self._head) < 2:
                 return b""
             wbits = zlib.MAX_WBITS if self._is_zlib_header(self._head) else -zlib.MAX_WBITS
-            self._stream = zlib.decompressobj(wbits)
+            self._stream = zlib_stream = _ZlibStream(wbits)
             data, self._head = self._head, b""
-        if self._stream.eof and data:
-            raise _failure(self.coding, ValueError("data after the end of the stream"))
+        else:
+            zlib_stream = self._stream
+        if zlib_stream.stream.eof and data:
+            raise _after_end(self.coding)
+        if max_length == 0:
+            zlib_stream.input += data
+            return b""
         try:
-            output = self._stream.decompress(data)
+            output = zlib_stream.decompress(data, max_length)
         except zlib.error as exc:
             raise _failure(self.coding, exc) from exc
-        if self._stream.unused_data:
-            raise _failure(self.coding, ValueError("data after the end of the stream"))
+        if zlib_stream.stream.unused_data:
+            raise _after_end(self.coding)
         return output
 
     def flush(self) -> bytes:
@@ -163,13 +250,18 @@ class _DeflateDecoder:
             if self._head:
                 raise _truncated(self.coding)
             return b""
-        if not self._stream.eof:
+        output = self.decompress(b"")
+        if not self._stream.stream.eof:
             raise _truncated(self.coding)
-        return b""
+        return output
 
 
 class _BrotliDecoder:
-    """br (RFC 7932), through the brotli or brotlicffi package."""
+    """br (RFC 7932), through the brotli package (1.2 or later).
+
+    ``process`` must be given only b"" until ``can_accept_more_data()``
+    says the output it held back is out, so new input waits here meanwhile.
+    """
 
     coding = "br"
 
@@ -177,24 +269,54 @@ class _BrotliDecoder:
         self._module = module
         self._stream = module.Decompressor()
         self._started = False
+        self._input = b""
+        self._surplus = b""  # output past the caller's limit (see the module doc)
 
-    def decompress(self, data: bytes) -> bytes:
-        if not data:
-            return b""
-        self._started = True
-        try:
-            return bytes(self._stream.process(data))
-        except self._module.error as exc:
-            raise _failure(self.coding, exc) from exc
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._surplus or self._input) or not self._stream.can_accept_more_data()
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        self._input += data
+        output = [self._surplus]
+        self._surplus = b""
+        if 0 <= max_length <= len(output[0]):
+            output[0], self._surplus = output[0][:max_length], output[0][max_length:]
+            return output[0]
+        remaining = max_length - len(output[0]) if max_length > 0 else -1
+        while remaining != 0:
+            accepting = self._stream.can_accept_more_data()
+            if accepting and not self._input:
+                break
+            feed = b""
+            if accepting:
+                feed, self._input = self._input, b""
+                self._started = True
+            try:
+                if remaining > 0:
+                    piece = self._stream.process(feed, output_buffer_limit=remaining)
+                else:
+                    piece = self._stream.process(feed)
+            except self._module.error as exc:
+                raise _failure(self.coding, exc) from exc
+            if remaining > 0:
+                piece, self._surplus = piece[:remaining], piece[remaining:]
+                remaining -= len(piece)
+            output.append(piece)
+            if self._surplus:
+                break
+        return b"".join(output)
 
     def flush(self) -> bytes:
+        output = self.decompress(b"")
         if self._started and not self._stream.is_finished():
             raise _truncated(self.coding)
-        return b""
+        return output
 
 
 class _ZstdDecoder:
-    """zstd (RFC 8878), through the zstandard package, frame after frame.
+    """zstd (RFC 8878), through compression.zstd or backports.zstd, frame
+    after frame.
 
     RFC 8878 section 3.1: "Zstandard compressed data is made up of one or
     more frames", so a new frame may start where one ends.
@@ -204,40 +326,76 @@ class _ZstdDecoder:
 
     def __init__(self, module: ModuleType) -> None:
         self._module = module
-        self._frame = module.ZstdDecompressor().decompressobj()
+        self._frame = module.ZstdDecompressor()
         self._started = False  # any byte of the current frame seen
+        self._input = b""  # bytes after a frame, not given to the next one yet
 
-    def decompress(self, data: bytes) -> bytes:
-        output = []
-        while data:
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._input) or not self._frame.needs_input
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        data, self._input = self._input + data, b""
+        output: list[bytes] = []
+        remaining = max_length
+        while (data or not self._frame.needs_input) and remaining != 0:
             self._started = True
             try:
-                output.append(bytes(self._frame.decompress(data)))
+                piece = self._frame.decompress(data, remaining)
             except self._module.ZstdError as exc:
                 raise _failure(self.coding, exc) from exc
-            if not self._frame.eof:
-                break
-            data = bytes(self._frame.unused_data)
-            self._frame = self._module.ZstdDecompressor().decompressobj()
-            self._started = False
+            output.append(piece)
+            remaining -= len(piece)
+            data = b""
+            if self._frame.eof:
+                data = self._frame.unused_data
+                self._frame = self._module.ZstdDecompressor()
+                self._started = False
+        self._input = data
         return b"".join(output)
 
     def flush(self) -> bytes:
+        output = self.decompress(b"")
         if self._started:
             raise _truncated(self.coding)
-        return b""
+        return output
 
 
 class _ChainDecoder:
-    """Several codings, undone in the order given (the reverse of the header's)."""
+    """Several codings, undone in the order given (the reverse of the header's).
+
+    With a limit, output is pulled from the last coding; each coding before
+    it is asked for :data:`CHAIN_STEP` bytes only when the next one has
+    nothing left to work on, so no stage holds a bomb's worth of output.
+    """
 
     def __init__(self, decoders: list[ContentDecoder]) -> None:
         self._decoders = decoders
 
-    def decompress(self, data: bytes) -> bytes:
-        for decoder in self._decoders:
-            data = decoder.decompress(data)
-        return data
+    @property
+    def has_pending(self) -> bool:
+        return any(decoder.has_pending for decoder in self._decoders)
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        if max_length < 0:
+            for decoder in self._decoders:
+                data = decoder.decompress(data)
+            return data
+        # Queue the new input in the first coding without decoding any yet.
+        self._decoders[0].decompress(data, 0)
+        return self._pull(len(self._decoders) - 1, max_length)
+
+    def _pull(self, index: int, limit: int) -> bytes:
+        """Up to ``limit`` bytes out of decoder ``index``, feeding it from the
+        ones before as it runs dry; b"" when they all need new input."""
+        decoder = self._decoders[index]
+        output = decoder.decompress(b"", limit)
+        while not output and not decoder.has_pending and index > 0:
+            feed = self._pull(index - 1, CHAIN_STEP)
+            if not feed:
+                break
+            output = decoder.decompress(feed, limit)
+        return output
 
     def flush(self) -> bytes:
         data = b""
@@ -254,11 +412,11 @@ def _factories() -> dict[str, Callable[[], ContentDecoder]]:
         "x-gzip": _GzipDecoder,
         "deflate": _DeflateDecoder,
     }
-    brotli, zstandard = _brotli, _zstandard
+    brotli, zstd = _brotli, _zstd
     if brotli is not None:
         factories["br"] = lambda: _BrotliDecoder(brotli)
-    if zstandard is not None:
-        factories["zstd"] = lambda: _ZstdDecoder(zstandard)
+    if zstd is not None:
+        factories["zstd"] = lambda: _ZstdDecoder(zstd)
     return factories
 
 

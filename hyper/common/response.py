@@ -3,6 +3,12 @@
 A protocol-specific response only says how to get the next raw piece of the
 body (``_next_piece``) and how to abandon the rest (``_abandon``). Everything
 a user calls (``read``, ``read_chunked``, iteration, ``close``) lives here.
+
+Decoded bytes held in memory are bounded: ``read(amt)`` asks the decoder for
+at most what is missing to make ``amt``, and ``read_chunked`` for at most
+:data:`DECODED_PIECE` per piece, so a few kilobytes of a decompression bomb
+never become gigabytes in memory (the decoder keeps the compressed rest).
+Only ``read()`` with no amount, which asks for the whole body, holds it whole.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from typing import Callable
 
 from .decoder import ContentDecoder, get_decoder
 from .headers import HTTPHeaderMap
+
+#: The most decoded bytes ``read_chunked`` yields at once.
+DECODED_PIECE = 64 * 1024
 
 
 class BaseResponse(abc.ABC):
@@ -74,12 +83,15 @@ class BaseResponse(abc.ABC):
             # and copying that out would copy the whole body twice.
             pieces = [bytes(self._buffer)]
             self._buffer.clear()
-            while (piece := self._take_piece(decode_content)) is not None:
+            while (piece := self._take_piece(decode_content, -1)) is not None:
                 pieces.append(piece)
             self._maybe_release()
             return b"".join(pieces)
-        while len(self._buffer) < amt and self._fill(decode_content):
-            pass
+        while len(self._buffer) < amt:
+            piece = self._take_piece(decode_content, amt - len(self._buffer))
+            if piece is None:
+                break
+            self._buffer += piece
         data = bytes(self._buffer[:amt])
         del self._buffer[:amt]
         self._maybe_release()
@@ -92,7 +104,7 @@ class BaseResponse(abc.ABC):
             yield bytes(self._buffer)
             self._buffer.clear()
         while True:
-            piece = self._take_piece(decode_content)
+            piece = self._take_piece(decode_content, DECODED_PIECE)
             if piece is None:
                 self._maybe_release()
                 return
@@ -139,23 +151,24 @@ class BaseResponse(abc.ABC):
 
     # -- internals ----------------------------------------------------------
 
-    def _fill(self, decode_content: bool) -> bool:
-        """Append the next piece to the buffer; False at the end of the body."""
-        piece = self._take_piece(decode_content)
-        if piece is None:
-            return False
-        self._buffer += piece
-        return True
-
-    def _take_piece(self, decode_content: bool) -> bytes | None:
+    def _take_piece(self, decode_content: bool, limit: int) -> bytes | None:
+        """The next piece of the body (at most ``limit`` decoded bytes when
+        decoding and ``limit`` >= 0), b"" for nothing yet, None at its end."""
         if self._body_done or self._closed:
             return None
-        raw = self._next_piece()
         decoder = self._get_decoder() if decode_content else None
+        if decoder is None:
+            raw = self._next_piece()
+            self._body_done = raw is None
+            return raw
+        if decoder.has_pending:
+            # What the decoder holds goes out before more is read.
+            return decoder.decompress(b"", limit)
+        raw = self._next_piece()
         if raw is None:
             self._body_done = True
-            return decoder.flush() if decoder is not None else None
-        return decoder.decompress(raw) if decoder is not None else raw
+            return decoder.flush()
+        return decoder.decompress(raw, limit)
 
     def _get_decoder(self) -> ContentDecoder | None:
         if not self._decoder_made:
