@@ -360,6 +360,8 @@ def delivered() -> Step:
     far: a close with unread data sends an RST and drops what is still
     queued, so a test that wants its reply read must wait for this."""
     def step(c: PeerConn) -> None:
+        if c.closed:
+            return  # (the client hung up: nothing more can be delivered)
         deadline = time.monotonic() + c.timeout
         # TIOCOUTQ (SIOCOUTQ for TCP): bytes sent but not yet acknowledged.
         while struct.unpack("i", fcntl.ioctl(c.sock, termios.TIOCOUTQ, b"\0" * 4))[0]:

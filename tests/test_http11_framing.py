@@ -51,7 +51,7 @@ def test_bytes_after_a_response_never_answer_the_next_request(tcp_peers: Peers) 
     bytewise: on the socket once the response ended): either way the next
     request goes out on a new connection."""
     there = threading.Event()
-    peer = tcp_peers([head(), reply(OK + UNASKED), delivered(), signal(there)],
+    peer = tcp_peers([head(), reply(OK + UNASKED, tolerate_close=True), delivered(), signal(there)],
                      [head(), reply(FRESH)])
     conn = h1(peer)
     assert _get(conn) == b"hello"
@@ -78,7 +78,7 @@ def test_bytes_arriving_on_an_idle_connection_drop_it(tcp_peers: Peers) -> None:
 
 def test_bytes_after_a_response_through_the_pool(tcp_peers: Peers) -> None:
     there = threading.Event()
-    peer = tcp_peers([head(), reply(OK + UNASKED), delivered(), signal(there)],
+    peer = tcp_peers([head(), reply(OK + UNASKED, tolerate_close=True), delivered(), signal(there)],
                      [head(), reply(FRESH)])
     url = f"http://127.0.0.1:{peer.port}/"
     with ConnectionPool() as pool:

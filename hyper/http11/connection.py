@@ -367,7 +367,7 @@ class HTTP11Connection:
             return ConnectionClosed(f"The server closed the connection mid-message: {exc}")
         if state is h11.SEND_BODY and self._chunked:
             return InvalidChunkedBodyError(f"The server sent a broken chunked body: {exc}")
-        if "Content-Length" in str(exc):
+        if "conflicting Content-Length" in str(exc) or "bad Content-Length" in str(exc):
             # RFC 9112 section 6.3, point 5: a response with an invalid
             # Content-Length is an unrecoverable error.
             return InvalidContentLengthError(f"The server sent an invalid response head: {exc}")
@@ -378,11 +378,13 @@ class HTTP11Connection:
         line that ends the head: end the head there, as http.client does,
         so that the response is seen and its body fails as incomplete
         (requests' users get ChunkedEncodingError, not a connection error).
-        RFC 9112 section 8: such a message is recorded as incomplete, and
-        it is, at the body."""
+        Only where the body is sure to fail (chunked, or a Content-Length
+        above 0): a head cut before its framing, or one announcing no body,
+        stays an error, so no cut response ever reads as complete. RFC 9112
+        section 8: an incomplete message is recorded as such."""
         data, _ = self._h11.trailing_data
         if (self._h11.their_state is h11.SEND_RESPONSE and data.startswith(b"HTTP/")
-                and data.endswith(b"\r\n")):
+                and data.endswith(b"\r\n") and _body_must_follow(bytes(data))):
             self._h11.receive_data(b"\r\n")
 
     def _refuse_tls_answer(self) -> None:
@@ -547,3 +549,16 @@ class HTTP11Connection:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _body_must_follow(head: bytes) -> bool:
+    """Whether the header lines in ``head`` announce a body that cannot be
+    complete yet: chunked, or a Content-Length above 0."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"transfer-encoding" and value.endswith(b"chunked"):
+            return True
+        if name == b"content-length" and value.isdigit() and int(value) > 0:
+            return True
+    return False

@@ -70,7 +70,10 @@ def h2_series(h: Harness, *scripts: Sequence[Step], **kwargs: object) -> Scripte
 
 
 def h2_pool(retries: int = 0) -> ConnectionPool:
-    return ConnectionPool(retries=retries, idle_timeout=None)
+    """A pool that sends nothing twice (each fault script serves one
+    connection): no resends of unprocessed requests unless ``retries``, no
+    idempotent retry."""
+    return ConnectionPool(retries=retries, idle_timeout=None, retry_idempotent=False)
 
 
 def h2_get(pool: ConnectionPool, port: int, path: str = "/", timeout: float = TIMEOUT,

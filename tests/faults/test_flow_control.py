@@ -123,8 +123,6 @@ def _negative_window_upload(session: PeerSession) -> None:
                 return
 
 
-@pytest.mark.xfail(strict=True, reason="fixed on the HTTP/2 state branch: a send window made "
-                   "negative by SETTINGS_INITIAL_WINDOW_SIZE mid-upload")
 def test_a_window_made_negative_mid_upload_is_waited_out(h: Harness) -> None:
     peer = h.start([handshake({SettingsFrame.INITIAL_WINDOW_SIZE: STREAM_WINDOW}),
                     expect_request("warm-up"), respond("warm-up", b"ok"),

@@ -140,8 +140,6 @@ def _trickle_h2(session: PeerSession) -> None:
     _trickle(session.sock.sendall, frames[:5], frames[5:])
 
 
-@pytest.mark.xfail(strict=True, reason="fixed on the HTTP/2 shell branch (read timeout "
-                   "semantics): the read timeout bounds the whole wait for a frame")
 def test_http2_a_trickle_is_not_a_stall() -> None:
     h = Harness("whole")
     try:
