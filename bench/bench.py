@@ -292,6 +292,10 @@ def profile(args: argparse.Namespace, servers: serve.Servers, ca: str) -> None:
         f"under cProfile; stats in {job['profile']}"
     )
     stats = pstats.Stats(job["profile"])
+    print(f"\nown time by package, per {'request' if scenario.unit == 'req/s' else 'MiB'}:")
+    per = result["done"] if scenario.unit == "req/s" else result["bytes"] / 2**20
+    for group, seconds in report.profile_groups(stats):
+        print(f"  {group:22} {seconds:7.3f} s  {seconds / per * 1e6:9.1f} us")
     stats.sort_stats("tottime").print_stats(args.top)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pstats
 import statistics
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,43 @@ def update_benchmarks_md(path: Path, markdown: str) -> None:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     path.write_text(f"{head}{BEGIN}\n\n{markdown}\n\n{END}{tail}")
+
+
+#: Where a profiled function's own time is counted, by a piece of its file
+#: name (the first that matches) or its name for built-in methods.
+GROUPS = (
+    ("/hyper/contrib/", "hyper.contrib"),
+    ("/hyper/pool/", "hyper.pool"),
+    ("/hyper/", "hyper (core)"),
+    ("/h2/", "h2"),
+    ("/jh2/", "jh2"),
+    ("/hpack/", "hpack"),
+    ("/hyperframe/", "hyperframe"),
+    ("/requests/", "requests"),
+    ("/niquests/", "niquests"),
+    ("/urllib3_future/", "urllib3-future"),
+    ("/urllib3/", "urllib3"),
+    ("/httpx/", "httpx"),
+    ("/httpcore/", "httpcore"),
+    ("/h11/", "h11"),
+    ("poll", "waiting (poll/select)"),
+    ("select", "waiting (poll/select)"),
+    ("_ssl.", "TLS read/write"),
+    ("/ssl.py", "TLS read/write"),
+    ("socket", "TLS read/write"),
+    ("logging", "logging"),
+    ("threading", "threading/locks"),
+    ("lock", "threading/locks"),
+    ("hashlib", "sha256 (the check)"),
+    ("sha256", "sha256 (the check)"),
+)
+
+
+def profile_groups(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Own time summed by package, largest first."""
+    totals: dict[str, float] = {}
+    for (filename, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        where = filename if filename != "~" else name
+        group = next((g for piece, g in GROUPS if piece in where), "other (stdlib, bench)")
+        totals[group] = totals.get(group, 0.0) + row[2]
+    return sorted(totals.items(), key=lambda item: -item[1])
