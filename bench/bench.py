@@ -335,6 +335,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="rewrite BENCHMARKS.md's results section (default: full runs)",
     )
+    parser.add_argument(
+        "--render", default="", help="only redo the tables and chart of this results.json"
+    )
     parser.add_argument("--profile", default="", help="cProfile one run of this scenario")
     parser.add_argument("--client", default="hyper", help="the client of --profile")
     parser.add_argument("--top", type=int, default=25, help="functions --profile lists")
@@ -344,12 +347,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.seconds is None:
         args.seconds = 10.0 if args.quick else 60.0
     if args.update_docs is None:
-        args.update_docs = not args.quick and not args.profile and not args.scenarios
+        args.update_docs = not (args.quick or args.profile or args.scenarios or args.render)
     return args
+
+
+def render(args: argparse.Namespace, document: dict[str, Any], out: Path) -> None:
+    """Tables to stdout, chart to ``out``, and (--update-docs) BENCHMARKS.md."""
+    scenarios = [s for s in SCENARIOS if s.key in document["results"]]
+    summary = report.summarize(document, scenarios, document["info"]["quick"])
+    print("\n" + summary.markdown)
+    report.chart(document, scenarios, out / "chart.png")
+    print(f"\nresults in {out}/results.json, chart in {out}/chart.png")
+    if args.update_docs:
+        report.update_benchmarks_md(ROOT / "BENCHMARKS.md", summary.markdown)
+        shutil.copy(out / "chart.png", ROOT / "bench" / "chart.png")
+        print("BENCHMARKS.md's results section and bench/chart.png updated")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        path = Path(args.render)
+        render(args, json.loads(path.read_text()), path.parent)
+        return 0
     uses_niquests = args.niquests == "yes" and (
         args.jh2
         or any(
@@ -409,14 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     document = {"info": info, "results": results}
     (out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
-    summary = report.summarize(document, selected(args), args.quick)
-    print("\n" + summary.markdown)
-    report.chart(document, selected(args), out / "chart.png")
-    print(f"\nresults in {out}/results.json, chart in {out}/chart.png")
-    if args.update_docs:
-        report.update_benchmarks_md(ROOT / "BENCHMARKS.md", summary.markdown)
-        shutil.copy(out / "chart.png", ROOT / "bench" / "chart.png")
-        print("BENCHMARKS.md's results section and bench/chart.png updated")
+    render(args, document, out)
     failed = [
         f"({k}) {c}" for k, by in results.items() for c, slot in by.items() if not slot["values"]
     ]
