@@ -107,11 +107,11 @@ def job_for(
     return job
 
 
-def run_worker(client: Client, job: dict[str, Any]) -> dict[str, Any]:
+def run_worker(client: Client, job: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
         proc = subprocess.run(
-            [python_of(client), str(HERE / "worker.py")],
+            [*prefix, python_of(client), str(HERE / "worker.py")],
             input=json.dumps(job) + "\n",
             capture_output=True,
             text=True,
@@ -283,7 +283,45 @@ def profile(args: argparse.Namespace, servers: serve.Servers, ca: str) -> None:
     )
     out = Path(args.out or tempfile.mkdtemp(prefix="hyper-profile-"))
     out.mkdir(parents=True, exist_ok=True)
-    job["profile"] = str(out / f"{scenario.key}-{client.name}.pstats")
+    name = f"{scenario.key}-{client.name}"
+    per_what = "request" if scenario.unit == "req/s" else "MiB"
+    if args.py_spy:
+        # Sampling, so the proportions are those of a normal run; --idle
+        # keeps the samples spent waiting in poll/recv.
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        raw = out / f"{name}.py-spy.txt"
+        prefix = (
+            spy,
+            "record",
+            "--idle",
+            "--full-filenames",
+            "-r",
+            "1000",
+            "-f",
+            "raw",
+            "-o",
+            str(raw),
+            "--",
+        )
+        result = run_worker(client, job, prefix)
+        if "error" in result:
+            sys.exit(f"profile run failed: {result['error']}")
+        per = result["done"] if scenario.unit == "req/s" else result["bytes"] / 2**20
+        groups, functions = report.py_spy_groups(raw.read_text())
+        total = sum(groups.values())
+        print(
+            f"({scenario.key}) {client.name}: {result['done']} done in "
+            f"{result['seconds']:.2f} s under py-spy ({total} samples); {raw}"
+        )
+        print(f"\nown time by package (share of the samples; us per {per_what}):")
+        for group, count in sorted(groups.items(), key=lambda item: -item[1]):
+            share = count / total
+            print(f"  {group:22} {share:6.1%} {share * result['seconds'] / per * 1e6:9.1f} us")
+        print("\ntop functions by own samples:")
+        for function, count in sorted(functions.items(), key=lambda item: -item[1])[: args.top]:
+            print(f"  {count / total:6.1%}  {function}")
+        return
+    job["profile"] = str(out / f"{name}.pstats")
     result = run_worker(client, job)
     if "error" in result:
         sys.exit(f"profile run failed: {result['error']}")
@@ -292,7 +330,7 @@ def profile(args: argparse.Namespace, servers: serve.Servers, ca: str) -> None:
         f"under cProfile; stats in {job['profile']}"
     )
     stats = pstats.Stats(job["profile"])
-    print(f"\nown time by package, per {'request' if scenario.unit == 'req/s' else 'MiB'}:")
+    print(f"\nown time by package, per {per_what}:")
     per = result["done"] if scenario.unit == "req/s" else result["bytes"] / 2**20
     for group, seconds in report.profile_groups(stats):
         print(f"  {group:22} {seconds:7.3f} s  {seconds / per * 1e6:9.1f} us")
@@ -339,6 +377,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--render", default="", help="only redo the tables and chart of this results.json"
     )
     parser.add_argument("--profile", default="", help="cProfile one run of this scenario")
+    parser.add_argument(
+        "--py-spy", action="store_true", help="--profile with py-spy (sampling) instead of cProfile"
+    )
     parser.add_argument("--client", default="hyper", help="the client of --profile")
     parser.add_argument("--top", type=int, default=25, help="functions --profile lists")
     args = parser.parse_args(argv)

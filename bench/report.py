@@ -208,7 +208,35 @@ def profile_groups(stats: pstats.Stats) -> list[tuple[str, float]]:
     """Own time summed by package, largest first."""
     totals: dict[str, float] = {}
     for (filename, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
-        where = filename if filename != "~" else name
-        group = next((g for piece, g in GROUPS if piece in where), "other (stdlib, bench)")
+        group = group_of(filename if filename != "~" else name)
         totals[group] = totals.get(group, 0.0) + row[2]
     return sorted(totals.items(), key=lambda item: -item[1])
+
+
+#: The worker's functions whose samples are the scenario's (not its imports).
+SCENARIO_FRAMES = ("sequential (", "multiplex (", "work (", "download (", "upload (")
+
+
+def group_of(where: str) -> str:
+    return next((g for piece, g in GROUPS if piece in where), "other (stdlib, bench)")
+
+
+def py_spy_groups(raw: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Samples of py-spy's collapsed stacks, by the package and the function
+    of their innermost frame, counting only the scenario's stacks."""
+    groups: dict[str, int] = {}
+    functions: dict[str, int] = {}
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "/worker.py:" not in stack or not any(f in stack for f in SCENARIO_FRAMES):
+            continue
+        leaf = stack.rsplit(";", 1)[-1]
+        # "name (path:line)": drop the line, keep the file's last three parts.
+        name, _, where = leaf.partition(" (")
+        path = where.rsplit(":", 1)[0]
+        short = "/".join(path.split("/")[-3:])
+        group = group_of(path + " " + name)
+        groups[group] = groups.get(group, 0) + int(count)
+        key = f"{name} ({short})"
+        functions[key] = functions.get(key, 0) + int(count)
+    return groups, functions
