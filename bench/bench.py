@@ -120,7 +120,8 @@ def run_worker(client: Client, job: dict[str, Any], prefix: tuple[str, ...] = ()
         )
     except subprocess.TimeoutExpired:
         return {"error": "worker timed out (killed)"}
-    lines = proc.stdout.strip().splitlines()
+    # (Only the worker's line is JSON: py-spy, when used, adds its own.)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if not lines:
         return {"error": f"worker exited {proc.returncode}: {proc.stderr.strip()[-400:]}"}
     result: dict[str, Any] = json.loads(lines[-1])
