@@ -108,7 +108,10 @@ def job_for(
 
 
 def run_worker(client: Client, job: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # The worktree first (hyper itself, for the niquests venv); keep what
+    # the caller had there (the test runs' loopback guard).
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=path)
     try:
         proc = subprocess.run(
             [*prefix, python_of(client), str(HERE / "worker.py")],
@@ -244,7 +247,7 @@ def run_all(args: argparse.Namespace, servers: serve.Servers, ca: str) -> dict[s
             site = servers.nginx if scenario.server == "nginx" else servers.nghttpd
             if site is None:
                 continue
-            params = scenario.params(args.quick)
+            params = scenario.params(args.quick, args.scale)
             for client in clients_of(scenario, args):
                 job = job_for(scenario, client, params, site, ca, servers.hashes, args.seconds)
                 offset = serve.log_size(site.access_log)
@@ -280,7 +283,13 @@ def profile(args: argparse.Namespace, servers: serve.Servers, ca: str) -> None:
     site = servers.nginx if scenario.server == "nginx" else servers.nghttpd
     assert site is not None
     job = job_for(
-        scenario, client, scenario.params(args.quick), site, ca, servers.hashes, args.seconds
+        scenario,
+        client,
+        scenario.params(args.quick, args.scale),
+        site,
+        ca,
+        servers.hashes,
+        args.seconds,
     )
     out = Path(args.out or tempfile.mkdtemp(prefix="hyper-profile-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -350,6 +359,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5; quick 1)")
     parser.add_argument(
         "--seconds", type=float, default=None, help="time bound of one run (default 60; quick 10)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every request count and transfer size (e.g. 0.2)",
     )
     parser.add_argument("--scenarios", default="", help="comma-separated keys, e.g. a,b,f")
     parser.add_argument("--clients", default="", help="comma-separated client names")
@@ -427,9 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("h2load") is None:
         print(H2LOAD_HINT)
     sizes = [
-        s.params(args.quick)["size"]
+        s.params(args.quick, args.scale)["size"]
         for s in selected(args)
-        if "size" in s.params(args.quick) and s.kind == "download"
+        if "size" in s.params(args.quick, args.scale) and s.kind == "download"
     ]
     with tempfile.TemporaryDirectory(prefix="hyper-bench-") as tmp:
         sys.path.insert(0, str(ROOT / "tests"))

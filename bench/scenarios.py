@@ -76,8 +76,14 @@ class Scenario:
     unit: str = "req/s"  # or "MB/s"
     optional: tuple[str, ...] = ()  # clients run only with --jh2
 
-    def params(self, quick: bool) -> dict[str, Any]:
-        return dict(self.quick if quick else self.full)
+    def params(self, quick: bool, scale: float = 1.0) -> dict[str, Any]:
+        """The counts of a run; ``scale`` multiplies the request count and
+        the transfer size (not the concurrency)."""
+        params = dict(self.quick if quick else self.full)
+        for name in ("count", "size"):
+            if name in params:
+                params[name] = max(1, int(params[name] * scale))
+        return params
 
 
 JH2 = ("floor+jh2", "hyper+jh2")
