@@ -106,6 +106,8 @@ class HTTP11Connection:
         self._head_request = False
         # Whether the response being read is chunked (to name its errors).
         self._chunked = False
+        # Whether it carries both Transfer-Encoding and Content-Length.
+        self._ambiguous = False
         # True once the server closed its side (h11 then reports errors
         # that really mean "the connection closed too early").
         self._eof: bool = False
@@ -315,8 +317,14 @@ class HTTP11Connection:
                     f"got more than {self.max_headers} headers in the response head "
                     "(raise max_headers to accept them)")
             if event.status_code == 101 or isinstance(event, h11.Response):
+                names = {name for name, _ in event.headers}
                 self._chunked = b"chunked" in b",".join(
                     value for name, value in event.headers if name == b"transfer-encoding")
+                # RFC 9112 section 6.3: with both, Transfer-Encoding wins, but
+                # the message "might indicate an attempt to perform request
+                # smuggling ... or response splitting ... and ought to be
+                # handled as an error": the connection is not used again.
+                self._ambiguous = {b"transfer-encoding", b"content-length"} <= names
                 return event
             # (An interim response: 100 Continue, 103 Early Hints.)
 
@@ -415,9 +423,10 @@ class HTTP11Connection:
         """The response ended: the connection is ready for the next exchange
         (or closed, if it cannot carry one)."""
         leftover, _ = self._h11.trailing_data
-        if leftover:
+        if leftover or self._ambiguous:
             # Bytes after the end of the response: a response nobody asked
             # for. It must never be taken as the next request's answer.
+            # (Nor may a connection whose framing was ambiguous be reused.)
             self._drop_socket()
         self._reset_if_reusable()
         self._reused = self._sock is not None

@@ -128,6 +128,10 @@ def new_h2_connection(enable_push: bool) -> h2.connection.H2Connection:
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_SIZE,
         },
     )
+    # h2 applies a MAX_HEADER_LIST_SIZE to its HPACK decoder when the server
+    # acknowledges a change to it; these are our initial settings, not a
+    # change, so the decoder is told here (it would stop at 64 KiB).
+    conn.decoder.max_header_list_size = MAX_HEADER_LIST_SIZE
     conn.incoming_buffer = _FrameBuffer(server=False)
     dispatch = conn._frame_dispatch_table
     dispatch[_ReceivedDataFrame] = dispatch[DataFrame]

@@ -110,8 +110,6 @@ def _large_but_allowed(session: PeerSession) -> None:
     send_headers("r", [(":status", "200"), *fields], end_stream=True)(session)
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed yet (HTTP/2 state): hyper advertises "
-                   "SETTINGS_MAX_HEADER_LIST_SIZE 262144 but h2's decoder stops at 65536")
 def test_a_header_list_within_the_advertised_limit_is_accepted(h: Harness) -> None:
     peer = h.start([handshake(), expect_request("r"), call(_large_but_allowed)])
     conn = h.client(peer, timeout=TIMEOUT)

@@ -91,9 +91,6 @@ def _end_quietly(peer: TcpPeer) -> None:
     peer.thread.join(JOIN_TIMEOUT)
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed yet (HTTP/1.1 framing): a response with both "
-                   "Transfer-Encoding and Content-Length keeps its connection for the next "
-                   "request; RFC 9112 section 6.3 says it ought to be handled as an error")
 def test_transfer_encoding_with_content_length_ends_the_connection() -> None:
     """Section 6.3: "If a message is received with both a Transfer-Encoding
     and a Content-Length header field, the Transfer-Encoding overrides the
