@@ -378,10 +378,10 @@ def _tls_context(args: argparse.Namespace, environ: Mapping[str, str]) -> ssl.SS
     verify = ca_bundle(args, environ)
     try:
         return create_context(verify=verify)
-    except ssl.SSLError as exc:
-        # A file that exists but holds no certificate (OpenSSL: "no
-        # certificate or crl found"), or a PEM it cannot parse.
-        raise UsageError(f"cannot load CA certificates from {verify}: {exc}") from None
+    except TLSError as exc:
+        # A file that exists but holds no certificate, or a PEM OpenSSL
+        # cannot parse: hyper.tls names the file and the fix.
+        raise UsageError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------

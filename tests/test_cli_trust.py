@@ -87,5 +87,5 @@ def test_ca_file_without_a_certificate(h2_server: Any, tmp_path: Path) -> None:
     bundle.write_text("no certificate in here\n")
     run = hyper("--ca-cert", str(bundle), h2_server.url_for("/get"))
     assert run.status == ExitStatus.ERROR
-    assert run.err.startswith(f"hyper: error: cannot load CA certificates from {bundle}: ")
+    assert run.err.startswith(f"hyper: error: Could not load CA certificates from {bundle}: ")
     assert run.err.count("\n") == 1

@@ -20,7 +20,7 @@ import pytest
 from app import payload
 from conftest import MAX_REQUESTS, WebServerFactory
 from hyper import HTTP11Connection, HTTP20Connection, HTTPConnection
-from hyper.exceptions import ConnectionClosed, StreamNotProcessedError
+from hyper.exceptions import StreamNotProcessedError
 from hyper.tls import init_context
 from servers import Certs, Server, WebServer
 
@@ -39,11 +39,6 @@ def static(server: WebServer, name: str) -> bytes:
 #: Servers whose plaintext listener speaks h2c.
 H2C_SERVERS = ["apache", "h2o"]
 
-APACHE_UPGRADE_GOAWAY = (
-    "Apache answers the h2c Upgrade on stream 1 and then sends GOAWAY with "
-    "last stream 1: hyper raises StreamNotProcessedError for the next request "
-    "on the connection instead of opening a new one"
-)
 
 
 # -- over TLS ---------------------------------------------------------------------------
@@ -135,8 +130,7 @@ def test_h2c_prior_knowledge(real_server: WebServer) -> None:
 
 
 @pytest.mark.parametrize("real_server", [
-    pytest.param("apache", marks=pytest.mark.xfail(
-        strict=True, raises=StreamNotProcessedError, reason=APACHE_UPGRADE_GOAWAY)),
+    "apache",
     "h2o",
 ], indirect=True)
 def test_h2c_upgrade_then_more_requests(real_server: WebServer) -> None:
@@ -194,12 +188,6 @@ def test_low_stream_limit_queues_requests(start_real_server: WebServerFactory,
         assert results == {n: f"t{n}".encode() for n in range(12)}
 
 
-GOAWAY_NO_RECONNECT = (
-    "after MAX_REQUESTS requests the server sends GOAWAY; HTTPConnection "
-    "does not open a new connection for the next request but raises "
-    "StreamNotProcessedError (or ConnectionClosed, when hypercorn closes the "
-    "connection before answering the last stream its GOAWAY accepted)"
-)
 
 
 @pytest.fixture(params=["nginx_max_requests_server", "h2_max_requests_server"])
@@ -208,8 +196,6 @@ def max_requests_server(request: pytest.FixtureRequest) -> Server:
     return server
 
 
-@pytest.mark.xfail(strict=True, raises=(StreamNotProcessedError, ConnectionClosed),
-                   reason=GOAWAY_NO_RECONNECT)
 def test_more_requests_than_the_server_allows_per_connection(
         max_requests_server: Server, ssl_context: ssl.SSLContext) -> None:
     server = max_requests_server
