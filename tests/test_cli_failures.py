@@ -29,6 +29,10 @@ from test_cli import secure
 pytestmark = pytest.mark.timeout(60)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_protocol_error_over_tls_has_no_h2c_hint(certs: Any) -> None:
     context = server_tls_context(str(certs.server_cert_path), str(certs.server_key_path))
     script = [
@@ -63,6 +67,10 @@ def test_ctrl_c_while_waiting_for_the_response() -> None:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # Ctrl-C as at a terminal: a test run started in the background
+            # by a shell ignores SIGINT, and children inherit that (Python
+            # then installs no KeyboardInterrupt handler).
+            preexec_fn=_default_sigint,
         )
         try:
             assert arrived.wait(30), "the request never arrived"
