@@ -12,7 +12,8 @@ A stale example fails this file. What is substituted, and nothing else:
   no example reaches the network. Host names, ports, TLS (by port 443 or
   ``secure=True``) and SNI stay exactly as written.
 * Trust: ``certifi.where()`` (the default CA bundle of hyper and of
-  requests) returns the test CA; ``/path/to/ca.pem`` in a block is replaced
+  requests, and requests' copy of it, ``DEFAULT_CA_BUNDLE_PATH``) returns
+  the test CA; ``/path/to/ca.pem`` in a block is replaced
   by the test CA's path, and ``client.pem``/``client.key`` in the working
   directory are a client certificate the test CA issued.
 * Console blocks: each ``$ hyper ...`` and ``$ http ...`` line runs in a
@@ -41,6 +42,8 @@ from typing import Any
 
 import certifi
 import pytest
+import requests.adapters
+import requests.utils
 
 import hyper
 import hyper.pool
@@ -147,6 +150,10 @@ def test_python_example(
 
     monkeypatch.setattr(socket, "create_connection", mapped)
     monkeypatch.setattr(certifi, "where", lambda: str(certs.ca_path))
+    # requests reads certifi.where() once, when it is first imported: an
+    # earlier test may have imported it already.
+    monkeypatch.setattr(requests.utils, "DEFAULT_CA_BUNDLE_PATH", str(certs.ca_path))
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(certs.ca_path))
     for name in CA_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     shutil.copy(certs.client_cert_path, tmp_path / "client.pem")

@@ -21,7 +21,7 @@ from hyper.common.socks import SocksHandshake, SocksVersion
 from hyper.exceptions import ConnectError, ConnectTimeout, InvalidURLError, ProxyError
 from hyper.pool import ConnectionPool, PoolKey, ProxySettings, TLSSettings
 from proxy_servers import Socks, nothing_listens, start_microsocks
-from tcppeer import PeerConn, Peers, Step, hang_up, relay, reply
+from tcppeer import PeerConn, Peers, Step, fin, hang_up, relay, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -411,6 +411,16 @@ def test_socks4_cannot_reach_an_ipv6_literal(pool: ConnectionPool, tcp_peers: Pe
 
     with pytest.raises(InvalidURLError, match=r"SOCKS4 cannot reach the IPv6 address ::1"):
         get(pool, "https://[::1]:443", proxy, certs.ca_path)
+
+
+def test_socks_proxy_closing_mid_handshake(tcp_peers: Peers, h2_server: Any, certs: Any,
+                                          pool: ConnectionPool) -> None:
+    # The proxy answers the method choice, then closes its side (a FIN).
+    peer = tcp_peers([reply(b"\x05\x00"), fin()])
+    proxy = ProxySettings.from_url(f"socks5h://127.0.0.1:{peer.port}")
+
+    with pytest.raises(ProxyError, match=r"closed the connection while hyper awaited the reply"):
+        get(pool, h2_server.url, proxy, certs.ca_path)
 
 
 def test_socks_proxy_resetting_mid_handshake(tcp_peers: Peers, h2_server: Any, certs: Any,
