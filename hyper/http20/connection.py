@@ -638,7 +638,8 @@ class HTTP20Connection:
         """Process whatever the server sent while we were idle; still usable?
 
         Reads only what is there already; if another thread is reading, it
-        processes whatever comes.
+        processes whatever comes. The pool asks before every reuse: an idle
+        socket with nothing to read costs one poll(0).
         """
         while True:
             with self._lock:
@@ -646,6 +647,11 @@ class HTTP20Connection:
                 if sock is None or self._reading or not self._state.usable():
                     return self._state.usable()
                 self._reading = True
+            if not self._input_waiting(sock):
+                with self._lock:
+                    self._reading = False
+                    self._cond.notify_all()
+                    return self._state.usable()
             try:
                 # A zero deadline: "nothing (more) to read" ends the loop as
                 # a ReadTimeout. Frames to send back get the usual time.
@@ -820,6 +826,12 @@ class HTTP20Connection:
         filled the buffer: a shorter read took all there was (EOF
         included), and _drain would only find nothing."""
         return isinstance(sock, ssl.SSLSocket) or len(data) >= self.network_buffer_size
+
+    def _input_waiting(self, sock: socket.socket) -> bool:
+        """Whether ``sock`` has something to read now (data, EOF, an error),
+        in the TLS layer or in the socket. Caller is the reader."""
+        pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        return pending or self._readable(sock, 0)
 
     def _readable(self, sock: socket.socket, timeout: float | None) -> bool:
         """Wait (at most ``timeout``) for ``sock`` to be readable or for a
