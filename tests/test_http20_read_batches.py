@@ -1,7 +1,6 @@
-"""What one read of an HTTP/2 connection takes: a read that fills the buffer
-goes on reading what is already there (up to a bound), and a close or a
-reset found that way is reported by the next read, after the bytes before it
-(scripted h2 peer).
+"""What one read of an HTTP/2 connection takes: a read goes on reading what
+is already there (up to a bound), and a close or a reset found that way is
+reported by the next read, after the bytes before it (scripted h2 peer).
 """
 
 from __future__ import annotations
@@ -21,9 +20,9 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.mark.parametrize("how", ["fin", "rst"])
 def test_a_response_before_the_close_is_read_whole(hw: Harness, how: str) -> None:
     """The whole response and the close wait in the socket before the first
-    read: 9-byte reads fill the buffer, so the reader goes on to the end of
-    the bytes and meets the close (EOF, or the reset's error), which the
-    next read reports."""
+    read: the reader goes on, 9 bytes at a time, to the end of the bytes and
+    meets the close (EOF, or the reset's error), which the next read
+    reports."""
     sent, closed = threading.Event(), threading.Event()
     peer = hw.start([handshake(), expect_request("r"), wait_event(sent),
                      respond("r", b"x" * 500), close(how), call(lambda _: closed.set())])
