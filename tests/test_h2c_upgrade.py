@@ -49,7 +49,8 @@ def test_known_h2c_server_without_prior_knowledge_falls_back_to_upgrade(
     on the next connection; if it answers that in HTTP/1.1, hyper offers
     Upgrade again and speaks HTTP/1.1 when declined."""
     bad_request = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    peer = tcp_peers([reply(bad_request), fin()], [head(), reply(OK)])
+    # (hyper gives up at "HTTP/1.1 ", maybe before the rest is sent.)
+    peer = tcp_peers([reply(bad_request, tolerate_close=True)], [head(), reply(OK)])
     conn = HTTPConnection("127.0.0.1", peer.port, timeout=5)
     conn._speaks_h2c = True  # as after an earlier successful upgrade
     assert conn.request("GET", "/") is None

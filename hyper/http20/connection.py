@@ -153,6 +153,9 @@ class HTTP20Connection:
         # slot), and then _notify() wakes it. Made when connecting.
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
+        # The reader's poll of the socket and the wake-up pair, made once
+        # with the pair (one reader at a time uses it).
+        self._selector: selectors.BaseSelector | None = None
         self._state = ClientState(
             scheme=self.scheme,
             authority=self.authority,
@@ -190,7 +193,7 @@ class HTTP20Connection:
                 sock = transport.sock
             with self._lock:
                 self._state.initiate()
-            self._make_wake_pair()
+            self._make_wake_pair(sock)
             self._sock = sock
             self._opened = True
         deadline = Deadline(self.timeout.connect)
@@ -206,10 +209,13 @@ class HTTP20Connection:
         read timeout, or :data:`_OWN_WRITE_TIMEOUT` without one."""
         return self.timeout.read if self.timeout.read is not None else _OWN_WRITE_TIMEOUT
 
-    def _make_wake_pair(self) -> None:
+    def _make_wake_pair(self, sock: socket.socket) -> None:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._selector = _Selector()
+        self._selector.register(sock, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
 
     def _settings_known(self) -> bool:
         return self._state.settings_seen
@@ -248,7 +254,7 @@ class HTTP20Connection:
         """Take over a socket after ``101 Switching Protocols``; return stream 1."""
         with self._lock:
             self._state.adopt_upgrade(request_headers, read_timeout)
-        self._make_wake_pair()
+        self._make_wake_pair(sock)
         self._sock = sock
         self._opened = True
         # (A failure here fails stream 1, which get_response() reports.)
@@ -632,7 +638,8 @@ class HTTP20Connection:
         """Process whatever the server sent while we were idle; still usable?
 
         Reads only what is there already; if another thread is reading, it
-        processes whatever comes.
+        processes whatever comes. The pool asks before every reuse: an idle
+        socket with nothing to read costs one poll(0).
         """
         while True:
             with self._lock:
@@ -640,6 +647,11 @@ class HTTP20Connection:
                 if sock is None or self._reading or not self._state.usable():
                     return self._state.usable()
                 self._reading = True
+            if not self._input_waiting(sock):
+                with self._lock:
+                    self._reading = False
+                    self._cond.notify_all()
+                    return self._state.usable()
             try:
                 # A zero deadline: "nothing (more) to read" ends the loop as
                 # a ReadTimeout. Frames to send back get the usual time.
@@ -779,32 +791,51 @@ class HTTP20Connection:
             raise self._fail(ConnectionClosed(f"The connection was lost: {exc}")) from exc
 
     def _recv_batch(self, sock: socket.socket, deadline: Deadline) -> bytes | None:
-        """Wait until the socket is readable, then read what is there; None
-        when woken first (see _notify). Raises socket.timeout when the
-        deadline comes first."""
-        pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-        if not pending and not self._readable(sock, deadline.remaining()):
-            if deadline.expired():
-                raise socket.timeout("nothing to read")
-            return None
-        if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
-            raise socket.timeout("another thread is using the socket")
-        try:
-            sock.settimeout(deadline.remaining())
-            data = sock.recv(self.network_buffer_size)
-            return self._drain(sock, data) if data else data
-        finally:
-            self._io_lock.release()
+        """Read what the socket has, waiting until it is readable; None when
+        woken first (see _notify). Raises socket.timeout when the deadline
+        comes first.
+
+        Reads first and polls only when there was nothing: a response is
+        often there already, and a read that finds nothing costs one
+        syscall. The socket stays non-blocking for reads: only a timeout
+        other than 0 (set by a write) costs a change. _drain follows every
+        read, even a short one: over TLS a read returns one record at most
+        (skipping it after a short record cut many-thread throughput by
+        half: a read turn and a wake-up of every waiter per record), and
+        over TCP skipping it made hypercorn's PROTOCOL_ERROR race in
+        test_reconnect's h2c request limit about twice as frequent.
+        """
+        while True:
+            if not self._io_lock.acquire(timeout=_lock_timeout(deadline)):
+                raise socket.timeout("another thread is using the socket")
+            try:
+                if sock.gettimeout() != 0:
+                    sock.settimeout(0)
+                try:
+                    data = sock.recv(self.network_buffer_size)
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    pass
+                else:
+                    return self._drain(sock, data) if data else data
+            finally:
+                self._io_lock.release()
+            if not self._readable(sock, deadline.remaining()):
+                if deadline.expired():
+                    raise socket.timeout("nothing to read")
+                return None
+
+    def _input_waiting(self, sock: socket.socket) -> bool:
+        """Whether ``sock`` has something to read now (data, EOF, an error),
+        in the TLS layer or in the socket. Caller is the reader."""
+        pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        return pending or self._readable(sock, 0)
 
     def _readable(self, sock: socket.socket, timeout: float | None) -> bool:
         """Wait (at most ``timeout``) for ``sock`` to be readable or for a
-        wake-up; True when ``sock`` is."""
-        wake = self._wake_r
-        assert wake is not None  # (reading: connected)
-        with _Selector() as selector:
-            selector.register(sock, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            ready = {key.fileobj for key, _ in selector.select(timeout)}
+        wake-up; True when ``sock`` is (or was closed: the read says so)."""
+        selector, wake = self._selector, self._wake_r
+        assert selector is not None and wake is not None  # (reading: connected)
+        ready = {key.fileobj for key, _ in selector.select(timeout)}
         if wake in ready:
             with contextlib.suppress(OSError):
                 wake.recv(4096)
@@ -813,10 +844,9 @@ class HTTP20Connection:
     def _drain(self, sock: socket.socket, first: bytes) -> bytes:
         """Add what else is already readable, without waiting, so that h2 and
         the waiters see one batch instead of one TLS record at a time.
-        Caller holds ``_io_lock``."""
+        Caller holds ``_io_lock``; the socket is non-blocking."""
         parts = [first]
         size = len(first)
-        sock.settimeout(0)
         while size < _BATCH_LIMIT:
             try:
                 more = sock.recv(self.network_buffer_size)
