@@ -41,6 +41,12 @@ def run_hypercorn(settings: dict[str, Any]) -> None:
     # Tests leave keep-alive connections open; don't wait long for them at
     # shutdown (the default is 3 s per server, after SIGTERM).
     config.graceful_timeout = 0.5
+    # No request limit unless a test asks for one: at its limit (1,000 by
+    # default) hypercorn answers streams that crossed its GOAWAY with
+    # GOAWAY(PROTOCOL_ERROR), which also kills streams it accepted and began
+    # to answer. The session's servers take thousands of requests, so any
+    # concurrent test could meet that at random.
+    config.keep_alive_max_requests = 10**9
     for key, value in settings.items():
         if not hasattr(config, key):
             raise SystemExit(f"unknown hypercorn setting {key!r}")
