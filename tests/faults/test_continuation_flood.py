@@ -96,5 +96,9 @@ def test_a_long_but_bounded_header_block_is_accepted(h: Harness) -> None:
     peer = h.start([handshake(), expect_request("r"), call(step),
                     send_data("r", b"", end_stream=True)])
     conn = h.client(peer, timeout=TIMEOUT)
-    assert conn.get_response(conn.request("GET", "/")).status == 200
+    response = conn.get_response(conn.request("GET", "/"))
+    assert response.status == 200
+    # Read to the end: the peer has then sent all it will (byte by byte, it
+    # may still be writing the last DATA frame when the headers are in).
+    assert response.read() == b""
     h.finish()
